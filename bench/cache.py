@@ -1,0 +1,60 @@
+"""Content-addressed cache for stage artifacts (embeddings, SID tables, CF vectors, ...).
+
+The key is a hash of the stage name, its version and its inputs (data hashes, resolved config), so a
+rerun, a second tokenizer or a second seed reuses what it can and a changed input never reads stale data.
+Artifacts are dicts of numpy arrays plus JSON metadata, stored without pickle.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from bench.config import config_hash
+from bench.io import atomic_save_npz, atomic_write_json, load_npz
+from bench.paths import cache_dir
+
+
+class Cache:
+    def __init__(self, root: Path | None = None):
+        self.root = Path(root) if root else cache_dir()
+
+    @staticmethod
+    def key(stage: str, version: int, inputs: Any) -> str:
+        return f"{stage}-v{version}-{config_hash(inputs)}"
+
+    def _paths(self, key: str) -> tuple[Path, Path]:
+        folder = self.root / "artifacts" / key.split("-", 1)[0]
+        return folder / f"{key}.npz", folder / f"{key}.json"
+
+    def load(self, key: str) -> tuple[dict[str, np.ndarray], dict] | None:
+        arrays_path, meta_path = self._paths(key)
+        if not (arrays_path.is_file() and meta_path.is_file()):
+            return None
+        try:
+            return load_npz(arrays_path), json.loads(meta_path.read_text())
+        except (OSError, ValueError):  # damaged entry: recompute rather than fail
+            return None
+
+    def store(self, key: str, arrays: dict[str, np.ndarray], meta: dict) -> None:
+        arrays_path, meta_path = self._paths(key)
+        atomic_save_npz(arrays_path, arrays)
+        atomic_write_json(meta_path, {"key": key, **meta})  # written last: its presence marks a complete entry
+
+    def get_or_compute(self, stage: str, version: int, inputs: Any,
+                       compute: Callable[[], tuple[dict[str, np.ndarray], dict]]):
+        """(arrays, meta, hit): from the cache when present, else computed and stored."""
+        key = self.key(stage, version, inputs)
+        found = self.load(key)
+        if found is not None:
+            return found[0], found[1], True
+        arrays, meta = compute()
+        self.store(key, arrays, meta)
+        return arrays, {"key": key, **meta}, False
+
+    def clear(self) -> None:
+        shutil.rmtree(self.root / "artifacts", ignore_errors=True)

@@ -1,0 +1,343 @@
+"""Command line: python -m bench {run, data, ls, leaderboard, check, perf}."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from bench.errors import BenchError
+
+EXAMPLES = {
+    "run": """examples:
+  python -m bench run --suite amazon-beauty
+  python -m bench run --suite amazon-beauty --recommenders popularity --seeds 0
+  python -m bench run --suite tiny --budget smoke --set protocol.max_history=50 --dry-run
+  python -m bench run --suite amazon-beauty --dataset-path ~/data/my-shop""",
+    "data": """examples:
+  python -m bench data stats amazon-beauty
+  python -m bench data stats ~/data/my-shop        (a folder in the documented format)
+  python -m bench data validate ~/data/my-shop""",
+    "ls": """examples:
+  python -m bench ls recommenders
+  python -m bench ls datasets""",
+    "leaderboard": """examples:
+  python -m bench leaderboard --suite amazon-beauty
+  python -m bench leaderboard --suite tiny --check   (fail if the committed table differs)""",
+    "check": """examples:
+  python -m bench check record results/runs/amazon-beauty/cpu/popularity/seed0.json
+  python -m bench check dataset ~/data/my-shop
+  python -m bench check suite amazon-beauty""",
+    "perf": """examples:
+  python -m bench perf data --dataset amazon-beauty""",
+}
+
+
+def _csv(kind):
+    def parse(text: str):
+        items = tuple(part.strip() for part in text.split(",") if part.strip())
+        return tuple(kind(i) for i in items)
+    return parse
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench", description="SID Bench: compare item tokenizers (semantic IDs) for generative "
+        "recommendation on one split, one recommender, with significance tests.")
+    parser.add_argument("--plugin", action="append", default=[], metavar="FILE",
+                        help="load a one-off plugin file (tokenizer or recommender); repeatable")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name, help_text):
+        return sub.add_parser(name, help=help_text, description=help_text, epilog=EXAMPLES[name],
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+
+    run = command("run", "run a suite: every (tokenizer, recommender, seed) job, skipping finished ones")
+    run.add_argument("--suite", required=True, help="suite name (suites/NAME.yaml) or path to a suite file")
+    run.add_argument("--budget", default="auto", help="smoke, cpu, paper, or auto (paper on CUDA, else cpu)")
+    run.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
+    run.add_argument("--seeds", type=_csv(int), help="comma-separated seeds (default: the suite's)")
+    run.add_argument("--tokenizers", type=_csv(str), help="only these tokenizers of the suite")
+    run.add_argument("--recommenders", type=_csv(str), help="only these recommenders of the suite")
+    run.add_argument("--dataset-path", help="run the suite on your own dataset folder instead")
+    run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                     help="override a suite setting, e.g. protocol.max_history=50; repeatable")
+    run.add_argument("--results-dir", type=Path, help="where records go (default: results/ in the checkout)")
+    run.add_argument("--force", action="store_true", help="rerun jobs that already have a record")
+    run.add_argument("--dry-run", action="store_true", help="print the resolved config and the jobs, run nothing")
+
+    data = command("data", "inspect and validate datasets")
+    data.add_argument("action", choices=["stats", "validate"])
+    data.add_argument("dataset", help="a registered dataset name or a dataset folder")
+    data.add_argument("--json", action="store_true", help="print the statistics as JSON")
+
+    ls = command("ls", "list plugins, datasets or suites (never imports torch)")
+    ls.add_argument("what", choices=["tokenizers", "recommenders", "datasets", "suites"])
+
+    board = command("leaderboard", "write results/leaderboards/SUITE.md and .csv from the records")
+    board.add_argument("--suite", required=True)
+    board.add_argument("--results-dir", type=Path)
+    board.add_argument("--check", action="store_true",
+                       help="do not write; fail if the committed tables differ from regenerated ones")
+
+    check = command("check", "validate a record, a dataset folder or a suite file")
+    check.add_argument("what", choices=["record", "dataset", "suite"])
+    check.add_argument("targets", nargs="+")
+
+    perf = command("perf", "measure speed and memory; writes a JSON report to results/perf/")
+    perf.add_argument("what", choices=["data"])
+    perf.add_argument("--dataset", default="amazon-beauty")
+    perf.add_argument("--results-dir", type=Path)
+    return parser
+
+
+def cmd_run(args) -> int:
+    import yaml
+
+    from bench.config import parse_set
+    from bench.runner import RunOptions, plan, run_suite
+    from bench.suites import load_suite, resolved
+
+    suite = load_suite(args.suite, parse_set(args.set))
+    options = RunOptions(budget=args.budget, device=args.device, seeds=args.seeds, tokenizers=args.tokenizers,
+                         recommenders=args.recommenders, dataset_path=args.dataset_path,
+                         results_dir=args.results_dir, force=args.force)
+    if args.dry_run:
+        from bench.device import resolve_budget
+
+        budget = resolve_budget(args.budget, "cpu" if args.device == "auto" else args.device) \
+            if args.budget != "auto" else "auto (paper on CUDA, cpu otherwise; showing cpu)"
+        shown = resolved(suite, budget if budget in ("smoke", "cpu", "paper") else "cpu")
+        shown["budget"] = budget
+        print(yaml.safe_dump(shown, sort_keys=False), end="")
+        jobs = plan(suite, options)
+        print(f"jobs ({len(jobs)}):")
+        for job in jobs:
+            print(f"  {job.system} seed {job.seed}")
+        return 0
+    paths = run_suite(suite, options)
+    print(f"{len(paths)} record(s) under {Path(paths[0]).parents[2] if paths else '-'}")
+    return 0
+
+
+def dataset_stats(dataset) -> dict:
+    import numpy as np
+
+    lengths = dataset.sequence_lengths
+    stats = {
+        "dataset": dataset.name,
+        "users": dataset.n_users, "items": dataset.n_items, "interactions": dataset.n_interactions,
+        "density": dataset.n_interactions / (dataset.n_users * dataset.n_items),
+        "order_source": dataset.order_source,
+        "sequence_length": {"min": int(lengths.min()), "median": float(np.median(lengths)),
+                            "mean": float(lengths.mean()), "p90": float(np.percentile(lengths, 90)),
+                            "max": int(lengths.max())},
+        "item_interactions": {"min": int(np.bincount(dataset.items).min()),
+                              "max": int(np.bincount(dataset.items).max())},
+        "files": dict(dataset.files),
+    }
+    if dataset.timestamps is not None:
+        import datetime as dt
+
+        first, last = (dt.datetime.fromtimestamp(int(t), dt.timezone.utc).date().isoformat()
+                       for t in (dataset.timestamps.min(), dataset.timestamps.max()))
+        stats["time_range"] = [first, last]
+    if dataset.item_meta is not None:
+        n = dataset.n_items
+        meta = dataset.item_meta
+        stats["metadata_coverage"] = {
+            "title": sum(m.title is not None for m in meta) / n,
+            "brand": sum(m.brand is not None for m in meta) / n,
+            "categories": sum(bool(m.categories) for m in meta) / n,
+            "price": sum(m.price is not None for m in meta) / n,
+            "description": sum(m.description is not None for m in meta) / n,
+        }
+    else:
+        stats["metadata_coverage"] = None
+    return stats
+
+
+def print_stats(stats: dict) -> None:
+    from tabulate import tabulate
+
+    seq = stats["sequence_length"]
+    rows = [("users", f"{stats['users']:,}"), ("items", f"{stats['items']:,}"),
+            ("interactions", f"{stats['interactions']:,}"), ("density", f"{stats['density']:.5f}"),
+            ("order", stats["order_source"]),
+            ("sequence length", f"min {seq['min']}, median {seq['median']:g}, mean {seq['mean']:.2f}, "
+                                f"p90 {seq['p90']:g}, max {seq['max']}"),
+            ("interactions per item", f"min {stats['item_interactions']['min']}, "
+                                      f"max {stats['item_interactions']['max']}")]
+    if "time_range" in stats:
+        rows.append(("time range", " .. ".join(stats["time_range"])))
+    coverage = stats["metadata_coverage"]
+    if coverage is None:
+        rows.append(("metadata", "no items file"))
+    else:
+        rows.append(("metadata coverage", ", ".join(f"{k} {v:.1%}" for k, v in coverage.items())))
+    print(f"dataset {stats['dataset']}")
+    print(tabulate(rows, tablefmt="plain"))
+
+
+def cmd_data(args) -> int:
+    from bench.data import load_dataset
+
+    dataset = load_dataset(args.dataset)
+    if args.action == "validate":
+        print(f"{args.dataset}: valid ({dataset.n_users:,} users, {dataset.n_items:,} items, "
+              f"{dataset.n_interactions:,} interactions)")
+        for note in dataset.notes:
+            print(f"note: {note}")
+        return 0
+    stats = dataset_stats(dataset)
+    if args.json:
+        print(json.dumps(stats, indent=2))
+    else:
+        print_stats(stats)
+    return 0
+
+
+def cmd_ls(args) -> int:
+    from tabulate import tabulate
+
+    if args.what == "datasets":
+        from bench.data import describe_datasets
+
+        print(tabulate(describe_datasets(), headers=["dataset", "description"], tablefmt="plain"))
+        return 0
+    if args.what == "suites":
+        import yaml
+
+        from bench.suites import available_suites
+
+        rows = []
+        for name, path in available_suites().items():
+            data = yaml.safe_load(path.read_text()) or {}
+            rows.append((name, data.get("dataset", "?"), data.get("description", "")))
+        print(tabulate(rows, headers=["suite", "dataset", "description"], tablefmt="plain"))
+        return 0
+    import os
+
+    from bench import registry
+
+    rows = []
+    for name, cls in registry.available(args.what).items():
+        doc = (cls.__doc__ or sys.modules[cls.__module__].__doc__ or "").strip().splitlines()
+        rows.append((name, doc[0] if doc else "", os.path.relpath(registry.source_of(args.what, name))))
+    if not rows:
+        print(f"no {args.what} registered yet")
+        return 0
+    print(tabulate(rows, headers=[args.what[:-1], "description", "source"], tablefmt="plain"))
+    return 0
+
+
+def cmd_leaderboard(args) -> int:
+    from bench.data import DATASETS
+    from bench.leaderboard import build_tables, write_leaderboard
+    from bench.paths import results_dir
+    from bench.suites import load_suite
+
+    suite = load_suite(args.suite)
+    results = args.results_dir or results_dir()
+    spec = DATASETS.get(suite.dataset)
+    data_files = dict(spec.sha256) if spec is not None and hasattr(spec, "sha256") else None
+    if args.check:
+        markdown, table_csv, _ = build_tables(suite.name, suite.version, results, data_files, suite.reference)
+        out = results / "leaderboards"
+        stale = [p for p, text in ((out / f"{suite.name}.md", markdown), (out / f"{suite.name}.csv", table_csv))
+                 if not p.is_file() or p.read_text() != text]
+        if stale:
+            raise BenchError("leaderboard differs from the records: " + ", ".join(map(str, stale)) +
+                             f"\n  regenerate it with `python -m bench leaderboard --suite {suite.name}`")
+        print(f"{suite.name}: leaderboard matches its records")
+        return 0
+    md_path, csv_path = write_leaderboard(suite.name, suite.version, results, data_files, suite.reference)
+    print(md_path.read_text())
+    print(f"wrote {md_path} and {csv_path}")
+    return 0
+
+
+def cmd_check(args) -> int:
+    if args.what == "record":
+        from bench import records
+
+        for target in args.targets:
+            record = records.read_record(Path(target))
+            records.read_per_user(Path(target), record)
+            print(f"{target}: valid record (schema v{record['schema_version']}, {record['system']}, "
+                  f"seed {record['seeds']['run']})")
+    elif args.what == "dataset":
+        from bench.data import load_dataset
+
+        for target in args.targets:
+            dataset = load_dataset(target)
+            print(f"{target}: valid ({dataset.n_users:,} users, {dataset.n_items:,} items)")
+    else:
+        from bench.suites import load_suite
+
+        for target in args.targets:
+            suite = load_suite(target)
+            print(f"{target}: valid suite ({len(suite.tokenizers)} tokenizer(s), "
+                  f"{len(suite.recommenders)} recommender(s), seeds {list(suite.seeds)})")
+    return 0
+
+
+def cmd_perf(args) -> int:
+    import resource
+
+    import numpy as np
+
+    from bench.data import load_dataset
+    from bench.io import atomic_write_json
+    from bench.metrics import per_user_metrics
+    from bench.paths import results_dir
+    from bench.protocol import make_split
+    from bench.provenance import provenance
+
+    report = {"benchmark": "data", "dataset": args.dataset}
+    start = time.perf_counter()
+    dataset = load_dataset(args.dataset)
+    report["load_validate_s"] = time.perf_counter() - start
+    start = time.perf_counter()
+    split = make_split(dataset)
+    report["split_s"] = time.perf_counter() - start
+    report["train_examples"] = len(split.train)
+    rng = np.random.default_rng(0)
+    ranked = np.argsort(rng.random((len(split.test), 200), dtype=np.float32), axis=1)[:, :10]
+    start = time.perf_counter()
+    for _ in range(10):
+        per_user_metrics(ranked, split.test.targets, (5, 10))
+    report["metrics_users_per_s"] = 10 * len(split.test) / (time.perf_counter() - start)
+    report["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    report["provenance"] = provenance("cpu")
+    out = (args.results_dir or results_dir()) / "perf" / "data.json"
+    atomic_write_json(out, report)
+    for key in ("load_validate_s", "split_s", "train_examples", "metrics_users_per_s", "peak_rss_mb"):
+        value = report[key]
+        print(f"{key:22s} {value:,.3f}" if isinstance(value, float) else f"{key:22s} {value:,}")
+    print(f"wrote {out}")
+    return 0
+
+
+COMMANDS = {"run": cmd_run, "data": cmd_data, "ls": cmd_ls, "leaderboard": cmd_leaderboard, "check": cmd_check,
+            "perf": cmd_perf}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.plugin:
+            from bench import registry
+
+            for path in args.plugin:
+                registry.load_plugin_file(path)
+        return COMMANDS[args.command](args)
+    except BenchError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\ninterrupted: finished jobs keep their records; run the same command to resume",
+              file=sys.stderr)
+        return 130

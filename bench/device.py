@@ -1,0 +1,47 @@
+"""Device, budget and seeding decisions, made in one place so every stage agrees."""
+
+from __future__ import annotations
+
+import os
+import random
+import sys
+
+import numpy as np
+
+from bench.errors import ConfigError
+from bench.suites import BUDGETS
+
+
+def resolve_device(requested: str = "auto") -> str:
+    """'auto' picks CUDA when torch sees a GPU, else the CPU."""
+    if requested not in ("auto", "cpu") and not requested.startswith("cuda"):
+        raise ConfigError(f"--device must be auto, cpu or cuda[:N], got {requested!r}")
+    if requested == "cpu":
+        return "cpu"
+    import torch
+
+    if requested.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"--device {requested}: torch sees no CUDA device (is a CUDA build of torch installed?)")
+    if requested == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return requested
+
+
+def resolve_budget(budget: str, device: str) -> str:
+    """'auto' means the published schedule on a GPU and the CPU budget otherwise."""
+    if budget == "auto":
+        return "paper" if device.startswith("cuda") else "cpu"
+    if budget not in BUDGETS:
+        raise ConfigError(f"--budget must be auto or one of {', '.join(BUDGETS)}, got {budget!r}")
+    return budget
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, numpy's global generator and torch (when loaded); plugins also get the seed explicitly."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    os.environ["PYTHONHASHSEED"] = str(seed)
+    if "torch" in sys.modules:
+        import torch
+
+        torch.manual_seed(seed)

@@ -1,0 +1,54 @@
+"""Per-user Recall@K and NDCG@K from ranked item lists, item level: a hit is the target item itself.
+
+With one held-out target per user (leave-one-out), Recall@K equals HR@K and NDCG@K is 1/log2(rank + 2)
+for a hit at 0-based rank < K, else 0.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from bench.errors import BenchError
+
+
+def check_ranked(ranked: np.ndarray, n_users: int, n_items: int, k: int) -> np.ndarray:
+    """Validate a recommender's output: [n_users, >= k] distinct item indices (-1 allowed as padding)."""
+    ranked = np.asarray(ranked)
+    if ranked.ndim != 2 or ranked.shape[0] != n_users:
+        raise BenchError(f"recommend() must return an array [n_users={n_users}, k], got shape {ranked.shape}")
+    if ranked.shape[1] < k:
+        raise BenchError(f"recommend() returned {ranked.shape[1]} items per user, the protocol needs {k}")
+    if not np.issubdtype(ranked.dtype, np.integer):
+        raise BenchError(f"recommend() must return integer item indices, got {ranked.dtype}")
+    ranked = ranked[:, :k]
+    if ranked.size and (ranked.min() < -1 or ranked.max() >= n_items):
+        raise BenchError(f"recommend() returned item indices outside [0, {n_items})")
+    ordered = np.sort(ranked, axis=1)
+    repeated = (ordered[:, 1:] == ordered[:, :-1]) & (ordered[:, 1:] >= 0)
+    if repeated.any():
+        row = int(np.flatnonzero(repeated.any(axis=1))[0])
+        raise BenchError(f"recommend() returned the same item twice for user row {row}: items must be distinct")
+    return ranked
+
+
+def target_ranks(ranked: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """0-based rank of each target in its row, or -1 when the target is not in the list."""
+    hits = ranked == np.asarray(targets)[:, None]
+    return np.where(hits.any(axis=1), hits.argmax(axis=1), -1)
+
+
+def per_user_metrics(ranked: np.ndarray, targets: np.ndarray, cutoffs=(5, 10)) -> dict[str, np.ndarray]:
+    """{'recall@5': float32 [n_users], 'ndcg@5': ..., ...} for every cutoff."""
+    ranks = target_ranks(ranked, targets)
+    gains = 1.0 / np.log2(np.maximum(ranks, 0) + 2.0)  # used only where ranks >= 0
+    out = {}
+    for k in sorted(cutoffs):
+        hit = (ranks >= 0) & (ranks < k)
+        out[f"recall@{k}"] = hit.astype(np.float32)
+        out[f"ndcg@{k}"] = np.where(hit, gains, 0.0).astype(np.float32)
+    return out
+
+
+def mean_metrics(per_user: dict[str, np.ndarray]) -> dict[str, float]:
+    return {name: float(np.mean(values, dtype=np.float64)) if len(values) else 0.0
+            for name, values in per_user.items()}

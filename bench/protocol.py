@@ -1,0 +1,143 @@
+"""The evaluation protocol: leave-one-out split, truncated histories, sliding-window training examples, item text.
+
+Per user, items in chronological order (seq_idx when the file has it, else a stable sort by timestamp):
+the last item is the test target, the second last the validation target, the rest is training. Every
+prefix of a training sequence predicts its next item. Evaluation ranks all items (no sampled negatives,
+no masking of history items) and is item level.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from bench.data import Dataset, ItemMeta
+from bench.errors import ConfigError, DatasetError
+
+TEXT_FIELDS = ("title", "brand", "categories", "price", "description")
+PAD = -1
+
+
+@dataclass(frozen=True)
+class ProtocolConfig:
+    max_history: int = 20  # TIGER, LETTER, GRID use 20; RecBole defaults to 50
+    min_interactions: int = 3  # users with fewer cannot give train + valid + test items and are left out
+    cutoffs: tuple[int, ...] = (5, 10)
+    text_fields: tuple[str, ...] = ("title", "brand", "categories", "price")  # TIGER's item text
+
+    def __post_init__(self):
+        if self.max_history < 1:
+            raise ConfigError(f"protocol.max_history must be >= 1, got {self.max_history}")
+        if self.min_interactions < 3:
+            raise ConfigError("protocol.min_interactions must be >= 3 (one train, one valid, one test item)")
+        if not self.cutoffs or min(self.cutoffs) < 1:
+            raise ConfigError(f"protocol.cutoffs must be positive integers, got {list(self.cutoffs)}")
+        unknown = [f for f in self.text_fields if f not in TEXT_FIELDS]
+        if unknown:
+            raise ConfigError(f"protocol.text_fields: unknown field(s) {unknown}; choose from {list(TEXT_FIELDS)}")
+
+
+@dataclass(frozen=True)
+class Examples:
+    """Histories and their targets, one row per example; histories left-aligned, padded with -1."""
+
+    users: np.ndarray  # int32 [n]
+    history: np.ndarray  # int32 [n, max_history]
+    lengths: np.ndarray  # int32 [n]
+    targets: np.ndarray  # int32 [n]
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def select(self, rows) -> "Examples":
+        return Examples(self.users[rows], self.history[rows], self.lengths[rows], self.targets[rows])
+
+
+@dataclass(frozen=True)
+class Split:
+    """Everything a recommender may learn from (`train_*`) and the two evaluation sets."""
+
+    dataset: str
+    n_items: int
+    config: ProtocolConfig
+    users: np.ndarray  # int32, evaluated users (dataset user indices)
+    train_offsets: np.ndarray  # int64 [len(users) + 1], CSR over train_items
+    train_items: np.ndarray  # int32, each evaluated user's training sequence
+    train: Examples = field(repr=False)
+    valid: Examples = field(repr=False)
+    test: Examples = field(repr=False)
+    dropped_users: int = 0
+
+    def train_sequence(self, row: int) -> np.ndarray:
+        return self.train_items[self.train_offsets[row]:self.train_offsets[row + 1]]
+
+
+def _windows(items: np.ndarray, starts: np.ndarray, ends: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """items[max(start, end - width):end] for each row, left-aligned into a [n, width] matrix padded with PAD."""
+    begin = np.maximum(starts, ends - width)
+    lengths = (ends - begin).astype(np.int32)
+    index = begin[:, None] + np.arange(width)[None, :]
+    inside = np.arange(width)[None, :] < lengths[:, None]
+    history = np.where(inside, items[np.minimum(index, len(items) - 1)], PAD).astype(np.int32)
+    return history, lengths
+
+
+def make_split(dataset: Dataset, config: ProtocolConfig = ProtocolConfig()) -> Split:
+    """Leave-one-out split with every-prefix training examples (vectorised; no per-user Python loop)."""
+    lengths = dataset.sequence_lengths
+    keep = np.flatnonzero(lengths >= config.min_interactions).astype(np.int32)
+    if len(keep) == 0:
+        raise DatasetError(f"{dataset.name}: no user has the {config.min_interactions} interactions that "
+                           "leave-one-out needs (one train, one validation, one test item)")
+    starts = dataset.user_offsets[keep]
+    ends = dataset.user_offsets[keep + 1]
+    n_train = (ends - starts - 2).astype(np.int64)
+    width = config.max_history
+
+    # Training sequences (all but the last two items) as their own CSR arrays.
+    train_offsets = np.concatenate([[0], np.cumsum(n_train)]).astype(np.int64)
+    gather = np.repeat(starts - train_offsets[:-1], n_train) + np.arange(train_offsets[-1])
+    train_items = dataset.items[gather].astype(np.int32)
+
+    # Training examples: for a training sequence t_0..t_{n-1}, each t_j (j >= 1) predicted from t_<j.
+    per_user = np.maximum(n_train - 1, 0)
+    row_user = np.repeat(np.arange(len(keep)), per_user)
+    j = np.arange(per_user.sum()) - np.repeat(np.cumsum(per_user) - per_user, per_user) + 1
+    ex_start = train_offsets[:-1][row_user]
+    history, hist_len = _windows(train_items, ex_start, ex_start + j, width)
+    train = Examples(keep[row_user], history, hist_len, train_items[ex_start + j])
+
+    # Validation: history = training sequence; test: history = training sequence + validation item.
+    v_hist, v_len = _windows(dataset.items, starts, ends - 2, width)
+    valid = Examples(keep.copy(), v_hist, v_len, dataset.items[ends - 2].astype(np.int32))
+    t_hist, t_len = _windows(dataset.items, starts, ends - 1, width)
+    test = Examples(keep.copy(), t_hist, t_len, dataset.items[ends - 1].astype(np.int32))
+
+    for examples in (train, valid, test):
+        for array in (examples.users, examples.history, examples.lengths, examples.targets):
+            array.setflags(write=False)
+    return Split(dataset=dataset.name, n_items=dataset.n_items, config=config, users=keep,
+                 train_offsets=train_offsets, train_items=train_items, train=train, valid=valid, test=test,
+                 dropped_users=int(len(lengths) - len(keep)))
+
+
+def _format_field(meta: ItemMeta, name: str) -> str | None:
+    value = getattr(meta, name)
+    if name == "categories":
+        return " | ".join(" > ".join(path) for path in value) or None
+    if name == "price":
+        return None if value is None else f"${value:.2f}"
+    return value
+
+
+def item_text(meta: ItemMeta | None, fields: tuple[str, ...] = ProtocolConfig.text_fields) -> str:
+    """'Title: ...; Brand: ...; Categories: A > B; Price: $5.04' over the fields an item has (entities decoded)."""
+    if meta is None:
+        return ""
+    parts = []
+    for name in fields:
+        value = _format_field(meta, name)
+        if value:
+            parts.append(f"{name.capitalize()}: {value}")
+    return "; ".join(parts)

@@ -1,0 +1,50 @@
+"""Where a result came from: package versions, git commit and dirty flag, python, platform, device."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import sys
+from functools import lru_cache
+from importlib import metadata
+
+from bench import __version__
+from bench.paths import project_root
+
+
+def _version(package: str) -> str | None:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+@lru_cache(maxsize=1)
+def git_state() -> tuple[str | None, bool | None]:
+    """(commit sha, dirty flag) of the checkout, or (None, None) outside git."""
+    try:
+        root = str(project_root())
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
+                             timeout=10, check=True).stdout.strip()
+        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                                capture_output=True, text=True, timeout=10, check=True).stdout
+        return sha, bool(status.strip())
+    except (OSError, subprocess.SubprocessError):
+        return None, None
+
+
+def provenance(device: str) -> dict:
+    sha, dirty = git_state()
+    return {
+        "bench_version": __version__,
+        "git_sha": sha,
+        "git_dirty": dirty,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "packages": {name: _version(name) for name in ("numpy", "pandas", "scipy", "torch", "recbole",
+                                                       "sentence-transformers")},
+        "device": device,
+        "cpu_count": os.cpu_count(),
+        "argv": sys.argv[1:],
+    }

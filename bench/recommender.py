@@ -1,0 +1,61 @@
+"""The recommender contract: `fit(split, sids, seed)`, then `recommend(examples, k)` -> item indices.
+
+A recommender is one plugin file in `recommenders/` with a frozen `Config` dataclass. Generative
+recommenders declare `uses_sids = True` and are trained once per tokenizer; the rest run once per seed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+from bench import registry
+from bench.protocol import Examples, Split
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What the runner hands a plugin besides data: where to compute, where to keep checkpoints, the budget."""
+
+    device: str = "cpu"
+    budget: str = "smoke"
+    work_dir: str | None = None  # checkpoints of this run (resume after a kill)
+    threads: int = 1
+
+
+@dataclass
+class FitInfo:
+    """What training reports back for the record."""
+
+    epochs: int = 0
+    best_epoch: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Recommender:
+    name: ClassVar[str] = "?"
+    version: ClassVar[int] = 1  # bump when the same config would give different recommendations
+    uses_sids: ClassVar[bool] = False
+
+    @dataclass(frozen=True)
+    class Config:
+        pass
+
+    def __init__(self, config: "Recommender.Config", context: RunContext = RunContext()):
+        self.config = config
+        self.context = context
+
+    def fit(self, split: Split, sids: Any, seed: int) -> FitInfo:
+        raise NotImplementedError
+
+    def recommend(self, examples: Examples, k: int) -> np.ndarray:
+        """Top-k distinct item indices per example row, best first: int array [len(examples), k]."""
+        raise NotImplementedError
+
+
+def register_recommender(name: str):
+    def decorate(cls):
+        return registry.register("recommenders", name, cls)
+    return decorate

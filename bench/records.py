@@ -1,0 +1,94 @@
+"""Run records: one JSON file per (suite, budget, system, seed), per-user metrics in a compressed side file.
+
+Layout: results/runs/<suite>/<budget>/<system>/seed<k>.json and seed<k>.per_user.npz. A record is written
+only after its side file, both atomically, so a record on disk always describes a finished run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from functools import lru_cache
+from pathlib import Path
+
+import jsonschema
+import numpy as np
+
+from bench.errors import BenchError
+from bench.io import atomic_save_npz, atomic_write_json, load_npz
+from bench.paths import PACKAGE_DIR
+
+SCHEMA_VERSION = 1
+SCHEMA_PATH = PACKAGE_DIR / "schema" / "record.schema.json"
+
+
+@lru_cache(maxsize=1)
+def schema() -> dict:
+    return json.loads(SCHEMA_PATH.read_text())
+
+
+def validate(record: dict, where: str = "record") -> None:
+    validator = jsonschema.Draft202012Validator(schema(), format_checker=jsonschema.FormatChecker())
+    errors = sorted(validator.iter_errors(record), key=lambda e: list(e.absolute_path))
+    if errors:
+        lines = [f"  {'.'.join(map(str, e.absolute_path)) or '(top level)'}: {e.message}" for e in errors[:10]]
+        raise BenchError(f"{where} does not match the record schema v{SCHEMA_VERSION}:\n" + "\n".join(lines))
+
+
+def record_path(results: Path, suite: str, budget: str, system: str, seed: int) -> Path:
+    return Path(results) / "runs" / suite / budget / system / f"seed{seed}.json"
+
+
+def per_user_path(record_file: Path) -> Path:
+    return record_file.with_name(record_file.stem + ".per_user.npz")
+
+
+def now() -> str:
+    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def write_run(path: Path, record: dict, per_user: dict[str, np.ndarray]) -> None:
+    """Side file first, then the record that points at it (with its sha256); both atomic."""
+    side = per_user_path(path)
+    atomic_save_npz(side, per_user)
+    record = dict(record)
+    record["per_user"] = {**record.get("per_user", {}), "file": side.name,
+                          "sha256": hashlib.sha256(side.read_bytes()).hexdigest()}
+    validate(record, str(path))
+    atomic_write_json(path, record)
+
+
+def read_record(path: Path) -> dict:
+    try:
+        record = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as err:
+        raise BenchError(f"{path}: cannot read the record ({err})") from None
+    validate(record, str(path))
+    return record
+
+
+def read_per_user(path: Path, record: dict) -> dict[str, np.ndarray]:
+    side = Path(path).with_name(record["per_user"]["file"])
+    if not side.is_file():
+        raise BenchError(f"{side}: per-user metrics of {path} are missing")
+    if hashlib.sha256(side.read_bytes()).hexdigest() != record["per_user"]["sha256"]:
+        raise BenchError(f"{side}: sha256 differs from the one in {path}; the file was changed or damaged")
+    return load_npz(side)
+
+
+def is_complete(path: Path, run_id: str) -> bool:
+    """True when a valid record for exactly this run (same run id) and its intact side file exist."""
+    if not Path(path).is_file():
+        return False
+    try:
+        record = read_record(path)
+        read_per_user(path, record)
+    except BenchError:
+        return False
+    return record["run_id"] == run_id
+
+
+def find_records(results: Path, suite: str | None = None) -> list[Path]:
+    base = Path(results) / "runs" / (suite or "")
+    return sorted(p for p in base.rglob("seed*.json")) if base.is_dir() else []

@@ -1,0 +1,96 @@
+"""Plugin discovery: files in the plugin folders, installed entry points, and one-off `--plugin FILE`s.
+
+Plugin folders have no `__init__.py` (a package named `tokenizers` at the repo root would shadow Hugging
+Face's): each file is loaded by path under a unique module name, `bench_plugins.<kind>.<stem>`, and
+registers its classes with a decorator. Plugin files import torch lazily, so listing stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from importlib import metadata
+from pathlib import Path
+
+from bench.errors import PluginError, did_you_mean
+from bench.paths import project_root
+
+KINDS = ("tokenizers", "recommenders")
+_registered: dict[str, dict[str, type]] = {kind: {} for kind in KINDS}
+_sources: dict[str, dict[str, str]] = {kind: {} for kind in KINDS}
+_loaded_files: set[Path] = set()
+_discovered: set[str] = set()
+
+
+def register(kind: str, name: str, cls: type) -> type:
+    """Record `cls` under `name`; the same name from two different places is an error."""
+    source = sys.modules.get(cls.__module__)
+    where = getattr(source, "__file__", None) or cls.__module__
+    previous = _sources[kind].get(name)
+    if previous is not None and previous != where:
+        raise PluginError(f"two {kind} plugins are named '{name}': {previous} and {where}; rename one")
+    cls.name = name
+    _registered[kind][name] = cls
+    _sources[kind][name] = where
+    return cls
+
+
+def load_plugin_file(path: str | Path, kind: str | None = None) -> None:
+    """Import one plugin file by path (its decorators register what it defines)."""
+    path = Path(path).resolve()
+    if path in _loaded_files:
+        return
+    if not path.is_file():
+        raise PluginError(f"plugin file not found: {path}")
+    group = kind or path.parent.name
+    module_name = f"bench_plugins.{group}.{path.stem}"
+    if module_name in sys.modules:  # same stem in another folder (a --plugin file): keep both
+        module_name = f"bench_plugins.{group}.{path.stem}_{abs(hash(str(path))):x}"
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except PluginError:
+        raise
+    except Exception as err:  # a broken plugin file is named, not a bare traceback
+        del sys.modules[module_name]
+        raise PluginError(f"cannot load plugin {path}: {type(err).__name__}: {err}") from err
+    _loaded_files.add(path)
+
+
+def discover(kind: str) -> None:
+    """Load every plugin of a kind once: repo folder files, then installed entry points."""
+    if kind not in KINDS:
+        raise PluginError(f"unknown plugin kind '{kind}'{did_you_mean(kind, KINDS)}")
+    if kind in _discovered:
+        return
+    folder = project_root() / kind
+    for path in sorted(folder.glob("*.py")) if folder.is_dir() else []:
+        if not path.name.startswith("_"):
+            load_plugin_file(path, kind)
+    for entry in metadata.entry_points(group=f"bench.{kind}"):
+        try:
+            entry.load()
+        except Exception as err:
+            raise PluginError(f"cannot load installed plugin '{entry.name}' ({entry.value}): {err}") from err
+    _discovered.add(kind)
+
+
+def available(kind: str) -> dict[str, type]:
+    discover(kind)
+    return dict(sorted(_registered[kind].items()))
+
+
+def get(kind: str, name: str) -> type:
+    plugins = available(kind)
+    if name not in plugins:
+        singular = kind[:-1]
+        raise PluginError(f"unknown {singular} '{name}'{did_you_mean(name, plugins)}; "
+                          f"`python -m bench ls {kind}` lists them")
+    return plugins[name]
+
+
+def source_of(kind: str, name: str) -> str:
+    discover(kind)
+    return _sources[kind][name]

@@ -1,0 +1,187 @@
+"""Running a suite: plan the (tokenizer, recommender, seed) jobs, skip finished ones, write a record per job."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from bench import records, registry
+from bench.config import config_hash, to_dict
+from bench.data import Dataset, load_dataset
+from bench.device import resolve_budget, resolve_device, seed_everything
+from bench.errors import ConfigError, did_you_mean
+from bench.paths import cache_dir
+from bench.paths import results_dir as default_results_dir
+from bench.metrics import check_ranked, mean_metrics, per_user_metrics
+from bench.progress import format_duration, log, stage
+from bench.protocol import Split, make_split
+from bench.provenance import provenance
+from bench.recommender import RunContext
+from bench.suites import Suite
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    budget: str = "auto"
+    device: str = "auto"
+    seeds: tuple[int, ...] | None = None
+    tokenizers: tuple[str, ...] | None = None
+    recommenders: tuple[str, ...] | None = None
+    dataset_path: str | None = None
+    results_dir: Path | None = None
+    force: bool = False
+
+
+@dataclass(frozen=True)
+class Job:
+    recommender: str
+    tokenizer: str | None
+    seed: int
+
+    @property
+    def system(self) -> str:
+        return f"{self.tokenizer}+{self.recommender}" if self.tokenizer else self.recommender
+
+
+def _narrow(names: list[str], wanted: tuple[str, ...] | None, what: str) -> list[str]:
+    if wanted is None:
+        return names
+    for name in wanted:
+        if name not in names:
+            raise ConfigError(f"--{what}: '{name}' is not in this suite{did_you_mean(name, names)}")
+    return [n for n in names if n in wanted]
+
+
+def plan(suite: Suite, options: RunOptions) -> list[Job]:
+    """Every (recommender, tokenizer, seed) the options select; SID recommenders pair with each tokenizer."""
+    recommenders = _narrow(list(suite.recommenders), options.recommenders, "recommenders")
+    tokenizers = _narrow(list(suite.tokenizers), options.tokenizers, "tokenizers")
+    seeds = list(options.seeds) if options.seeds is not None else list(suite.seeds)
+    jobs = []
+    for name in recommenders:
+        uses_sids = registry.get("recommenders", name).uses_sids
+        if uses_sids and not tokenizers:
+            raise ConfigError(f"recommender '{name}' needs semantic IDs, but no tokenizer is selected")
+        for tokenizer in (tokenizers if uses_sids else [None]):
+            jobs.extend(Job(name, tokenizer, seed) for seed in seeds)
+    if not jobs:
+        raise ConfigError("nothing to run: the suite and options select no job")
+    return jobs
+
+
+def suite_key(suite: Suite, dataset: Dataset) -> str:
+    """Results folder name: the suite, plus the dataset when --dataset-path replaced the suite's own."""
+    return suite.name if dataset.name == suite.dataset else f"{suite.name}@{dataset.name}"
+
+
+def _dataset_info(dataset: Dataset) -> dict:
+    return {"name": dataset.name, "files": dict(dataset.files), "users": dataset.n_users, "items": dataset.n_items,
+            "interactions": dataset.n_interactions, "order_source": dataset.order_source}
+
+
+def _protocol_info(split: Split) -> dict:
+    info = to_dict(split.config)
+    return {"split": "leave-one-out (test = last item, validation = second last)",
+            "ranking": "full ranking over all items, item level, history items not masked",
+            **info, "hash": config_hash(info), "evaluated_users": len(split.test),
+            "dropped_users": split.dropped_users, "train_examples": len(split.train)}
+
+
+def _evaluate(model, split: Split, part: str) -> tuple[dict[str, np.ndarray], float]:
+    examples = getattr(split, part)
+    k = max(split.config.cutoffs)
+    start = time.perf_counter()
+    ranked = check_ranked(model.recommend(examples, k), len(examples), split.n_items, k)
+    return per_user_metrics(ranked, examples.targets, split.config.cutoffs), time.perf_counter() - start
+
+
+def run_job(job: Job, suite: Suite, budget: str, device: str, dataset: Dataset, split: Split,
+            results_dir: Path, key: str, force: bool = False) -> tuple[Path, dict | None]:
+    """Train and evaluate one job and write its record; (path, None) when a record for it already exists."""
+    rec_cls = registry.get("recommenders", job.recommender)
+    rec_config = suite.plugin_config("recommenders", job.recommender, budget)
+    recommender_info = {"name": job.recommender, "version": rec_cls.version, "config": to_dict(rec_config),
+                        "config_hash": config_hash(rec_config), "seed": job.seed,
+                        "source": os.path.relpath(registry.source_of("recommenders", job.recommender))}
+    protocol = _protocol_info(split)
+    dataset_info = _dataset_info(dataset)
+    run_id = config_hash({"suite": [suite.name, suite.version, budget], "system": job.system,
+                          "recommender": [job.recommender, rec_cls.version, recommender_info["config"]],
+                          "tokenizer": None, "seed": job.seed, "data": dataset_info["files"],
+                          "protocol": protocol["hash"]})
+    path = records.record_path(results_dir, key, budget, job.system, job.seed)
+    if not force and records.is_complete(path, run_id):
+        return path, None
+    if path.is_file():
+        log(f"{job.system} seed {job.seed}: the existing record was made with other settings; running again")
+
+    sids = None  # semantic IDs arrive with the tokenizer stage
+    seed_everything(job.seed)
+    work_dir = cache_dir() / "work" / run_id
+    model = rec_cls(rec_config, RunContext(device=device, budget=budget, work_dir=str(work_dir),
+                                           threads=max(1, os.cpu_count() or 1)))
+    start = time.perf_counter()
+    info = model.fit(split, sids, job.seed)
+    fit_s = time.perf_counter() - start
+    valid, valid_s = _evaluate(model, split, "valid")
+    test, test_s = _evaluate(model, split, "test")
+    record = {
+        "schema_version": records.SCHEMA_VERSION,
+        "run_id": run_id,
+        "created_at": records.now(),
+        "suite": {"name": key, "version": suite.version, "budget": budget},
+        "system": job.system,
+        "tokenizer": None,
+        "recommender": recommender_info,
+        "seeds": {"run": job.seed, "tokenizer": None, "recommender": job.seed},
+        "dataset": dataset_info,
+        "protocol": protocol,
+        "training": {"epochs": info.epochs, "best_epoch": info.best_epoch, **info.extra},
+        "timing": {"fit_s": round(fit_s, 3), "valid_s": round(valid_s, 3), "test_s": round(test_s, 3),
+                   "total_s": round(fit_s + valid_s + test_s, 3)},
+        "metrics": {"valid": mean_metrics(valid), "test": mean_metrics(test)},
+        "per_user": {"users": len(split.test)},
+        "provenance": provenance(device),
+    }
+    per_user = {"users": split.test.users.astype(np.int32)}
+    per_user.update({f"valid.{name}": values for name, values in valid.items()})
+    per_user.update({f"test.{name}": values for name, values in test.items()})
+    records.write_run(path, record, per_user)
+    return path, record
+
+
+def run_suite(suite: Suite, options: RunOptions) -> list[Path]:
+    device = resolve_device(options.device)
+    budget = resolve_budget(options.budget, device)
+    jobs = plan(suite, options)
+    results_dir = Path(options.results_dir) if options.results_dir else default_results_dir()
+    with stage(f"data: loading {options.dataset_path or suite.dataset}") as info:
+        dataset = load_dataset(suite.dataset, options.dataset_path)
+        info.done = f"{dataset.n_users:,} users, {dataset.n_items:,} items, {dataset.n_interactions:,} interactions"
+    for note in dataset.notes:
+        log(f"note: {note}")
+    with stage("protocol: leave-one-out split") as info:
+        split = make_split(dataset, suite.protocol)
+        info.done = f"{len(split.train):,} training examples, {len(split.test):,} test users"
+    key = suite_key(suite, dataset)
+    log(f"suite {key}, budget {budget}, device {device}: {len(jobs)} job(s)")
+    paths, spent, ran = [], 0.0, 0
+    for number, job in enumerate(jobs, start=1):
+        start = time.perf_counter()
+        path, record = run_job(job, suite, budget, device, dataset, split, results_dir, key, options.force)
+        paths.append(path)
+        if record is None:
+            log(f"[{number}/{len(jobs)}] {job.system} seed {job.seed}: record exists, skipped")
+            continue
+        spent += time.perf_counter() - start
+        ran += 1
+        left = spent / ran * (len(jobs) - number)
+        test = record["metrics"]["test"]
+        shown = "  ".join(f"{m}={v:.4f}" for m, v in test.items())
+        log(f"[{number}/{len(jobs)}] {job.system} seed {job.seed}: test {shown} "
+            f"({format_duration(record['timing']['total_s'])}; about {format_duration(left)} left)")
+    return paths

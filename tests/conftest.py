@@ -1,0 +1,40 @@
+"""Shared fixtures: every test writes results and caches into its own temporary folders."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def isolated_dirs(tmp_path, monkeypatch):
+    monkeypatch.setenv("SID_BENCH_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("SID_BENCH_RESULTS", str(tmp_path / "results"))
+    return tmp_path
+
+
+def run_cli(*args: str, cwd: Path = REPO, env_extra: dict | None = None) -> subprocess.CompletedProcess:
+    """`python -m bench ARGS` in a fresh interpreter, from the repo root as a user would run it."""
+    env = {**os.environ, **(env_extra or {})}
+    return subprocess.run([sys.executable, "-m", "bench", *args], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=600)
+
+
+def write_dataset(folder: Path, interactions: str, items: list[dict] | str | None = None,
+                  name: str = "interactions.tsv") -> Path:
+    """A dataset folder from literal file contents (interactions as text, items as dicts or raw text)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    data = interactions.encode()
+    (folder / name).write_bytes(gzip.compress(data) if name.endswith(".gz") else data)
+    if items is not None:
+        text = items if isinstance(items, str) else "".join(json.dumps(i) + "\n" for i in items)
+        (folder / "items.jsonl").write_text(text, encoding="utf-8")
+    return folder

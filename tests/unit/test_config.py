@@ -1,0 +1,87 @@
+from dataclasses import dataclass
+
+import re
+
+import pytest
+
+from bench.config import build, config_hash, parse_set
+from bench.errors import BenchError, ConfigError
+from bench.suites import load_suite, resolved
+
+
+@dataclass(frozen=True)
+class Inner:
+    rate: float = 0.1
+    layers: tuple[int, ...] = (1, 2)
+
+
+@dataclass(frozen=True)
+class Outer:
+    name: str = "x"
+    steps: int = 3
+    flag: bool = False
+    inner: Inner = Inner()
+    optional: int | None = None
+
+
+def test_build_coerces_and_nests():
+    config = build(Outer, {"steps": 5, "inner": {"rate": 1, "layers": [4]}, "optional": 2})
+    assert config == Outer(steps=5, inner=Inner(rate=1.0, layers=(4,)), optional=2)
+
+
+@pytest.mark.parametrize("values, message", [
+    ({"stpes": 1}, "unknown setting 'stpes' (did you mean 'steps'?)"),
+    ({"inner": {"rte": 1}}, "unknown setting 'inner.rte' (did you mean 'rate'?)"),
+    ({"steps": "many"}, "steps: expected an integer"),
+    ({"steps": True}, "steps: expected an integer"),
+    ({"flag": "yes"}, "flag: expected true or false"),
+    ({"inner": {"layers": ["a"]}}, "inner.layers[0]: expected an integer"),
+    ({"optional": "z"}, "optional: expected an integer"),
+])
+def test_strict_errors(values, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        build(Outer, values)
+
+
+def test_parse_set():
+    assert parse_set(["a.b=3", "c=[1, 2]", "d=text", "e=true"]) == [
+        (["a", "b"], 3), (["c"], [1, 2]), (["d"], "text"), (["e"], True)]
+    with pytest.raises(ConfigError, match="KEY=VALUE"):
+        parse_set(["novalue"])
+
+
+def test_config_hash_is_order_independent():
+    assert config_hash({"a": 1, "b": 2}) == config_hash({"b": 2, "a": 1})
+    assert config_hash({"a": 1}) != config_hash({"a": 2})
+
+
+def test_suite_overrides_and_strictness():
+    suite = load_suite("tiny", parse_set(["protocol.max_history=50", "seeds=[7]"]))
+    assert suite.protocol.max_history == 50 and suite.seeds == (7,)
+    with pytest.raises(ConfigError, match="did you mean 'max_history'"):
+        load_suite("tiny", parse_set(["protocol.max_histroy=5"]))
+    with pytest.raises(ConfigError, match="did you mean 'protocol'"):
+        load_suite("tiny", parse_set(["protocl.max_history=5"]))
+    with pytest.raises(ConfigError, match="unknown suite 'tinny' \\(did you mean 'tiny'\\?\\)"):
+        load_suite("tinny")
+
+
+def test_suite_rejects_unknown_plugins_settings_and_budgets(tmp_path):
+    base = "name: t\ndataset: tiny\nrecommenders:\n"
+    cases = {
+        "  populrity: {}\n": "unknown recommender 'populrity' (did you mean 'popularity'?)",
+        "  popularity: {config: {depth: 3}}\n": "unknown setting 'recommenders.popularity.config.depth'",
+        "  popularity: {budgets: {fast: {}}}\n": "unknown budget 'fast'",
+        "  popularity: {}\nreference: populariti\n": "did you mean 'popularity'",
+    }
+    for body, message in cases.items():
+        path = tmp_path / "s.yaml"
+        path.write_text(base + body)
+        with pytest.raises(BenchError, match=re.escape(message)):
+            load_suite(str(path))
+
+
+def test_resolved_suite_lists_full_plugin_configs():
+    data = resolved(load_suite("amazon-beauty"), "cpu")
+    assert data["budget"] == "cpu" and data["protocol"]["max_history"] == 20
+    assert set(data["recommenders"]) >= {"popularity", "random"}

@@ -1,0 +1,89 @@
+import copy
+import json
+
+import numpy as np
+import pytest
+
+from bench import records
+from bench.cache import Cache
+from bench.errors import BenchError
+from bench.io import atomic_write_json
+
+
+def minimal_record() -> dict:
+    return {
+        "schema_version": 1, "run_id": "0123456789abcdef", "created_at": "2026-11-25T08:00:00Z",
+        "suite": {"name": "tiny", "version": 1, "budget": "smoke"}, "system": "popularity", "tokenizer": None,
+        "recommender": {"name": "popularity", "version": 1, "config": {}, "config_hash": "0123456789abcdef",
+                        "seed": 0},
+        "seeds": {"run": 0, "tokenizer": None, "recommender": 0},
+        "dataset": {"name": "tiny", "files": {"interactions.tsv": "a" * 64}, "users": 3, "items": 4,
+                    "interactions": 9, "order_source": "seq_idx"},
+        "protocol": {"split": "loo", "ranking": "full", "max_history": 20, "cutoffs": [5, 10], "hash": "x",
+                     "evaluated_users": 3, "train_examples": 3},
+        "training": {"epochs": 0}, "timing": {"fit_s": 0.1, "total_s": 0.2},
+        "metrics": {"valid": {"recall@5": 0.5}, "test": {"recall@5": 0.25}},
+        "per_user": {"users": 3},
+        "provenance": {"bench_version": "0.1.0", "git_sha": None, "git_dirty": None, "python": "3.11",
+                       "packages": {}, "device": "cpu"},
+    }
+
+
+def test_write_read_round_trip(tmp_path):
+    path = records.record_path(tmp_path, "tiny", "smoke", "popularity", 0)
+    records.write_run(path, minimal_record(), {"users": np.arange(3), "test.recall@5": np.array([0, 1, 0.])})
+    record = records.read_record(path)
+    assert record["per_user"]["file"] == "seed0.per_user.npz"
+    assert records.read_per_user(path, record)["test.recall@5"].tolist() == [0, 1, 0]
+    assert records.is_complete(path, "0123456789abcdef")
+    assert not records.is_complete(path, "fedcba9876543210")  # another run id: settings changed
+    assert not list(tmp_path.rglob("*.tmp"))
+
+
+@pytest.mark.parametrize("mutate, where", [
+    (lambda r: r.pop("provenance"), "provenance"),
+    (lambda r: r.update(schema_version=2), "schema_version"),
+    (lambda r: r["metrics"]["test"].update({"recall@5": 1.5}), "metrics.test.recall@5"),
+    (lambda r: r["metrics"]["test"].update({"hits": 0.1}), "metrics.test"),
+    (lambda r: r["suite"].update(budget="huge"), "suite.budget"),
+])
+def test_schema_rejects_bad_records(mutate, where):
+    record = copy.deepcopy(minimal_record())
+    mutate(record)
+    with pytest.raises(BenchError, match=where.replace(".", r"\.")):
+        records.validate(record)
+
+
+def test_damaged_side_file_is_detected(tmp_path):
+    path = records.record_path(tmp_path, "tiny", "smoke", "popularity", 0)
+    records.write_run(path, minimal_record(), {"users": np.arange(3)})
+    records.per_user_path(path).write_bytes(b"garbage")
+    with pytest.raises(BenchError, match="sha256 differs"):
+        records.read_per_user(path, records.read_record(path))
+    assert not records.is_complete(path, "0123456789abcdef")
+
+
+def test_atomic_write_leaves_old_file_on_failure(tmp_path):
+    path = tmp_path / "x.json"
+    atomic_write_json(path, {"a": 1})
+    with pytest.raises(TypeError):
+        atomic_write_json(path, {"a": object()})
+    assert json.loads(path.read_text()) == {"a": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["x.json"]
+
+
+def test_cache_is_content_addressed(tmp_path):
+    cache = Cache(tmp_path)
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return {"x": np.arange(4)}, {"note": "made"}
+
+    arrays, meta, hit = cache.get_or_compute("emb", 1, {"data": "h1", "model": "m"}, compute)
+    assert not hit and arrays["x"].tolist() == [0, 1, 2, 3]
+    arrays, meta, hit = cache.get_or_compute("emb", 1, {"model": "m", "data": "h1"}, compute)
+    assert hit and meta["note"] == "made" and len(calls) == 1
+    cache.get_or_compute("emb", 1, {"data": "h2", "model": "m"}, compute)  # new input: recomputed
+    cache.get_or_compute("emb", 2, {"data": "h1", "model": "m"}, compute)  # new stage version: recomputed
+    assert len(calls) == 3
