@@ -304,6 +304,12 @@ def cmd_perf(args) -> int:
     split = make_split(dataset)
     report["split_s"] = time.perf_counter() - start
     report["train_examples"] = len(split.train)
+    start = time.perf_counter()
+    reference = _split_per_user_loop(dataset, split.config.max_history)
+    report["split_reference_loop_s"] = time.perf_counter() - start
+    if not (np.array_equal(reference[0], split.train.history) and np.array_equal(reference[1], split.train.targets)):
+        raise BenchError("perf: the vectorised split and the per-user reference loop disagree")
+    report["split_speedup_vs_loop"] = report["split_reference_loop_s"] / report["split_s"]
     rng = np.random.default_rng(0)
     ranked = np.argsort(rng.random((len(split.test), 200), dtype=np.float32), axis=1)[:, :10]
     start = time.perf_counter()
@@ -314,11 +320,26 @@ def cmd_perf(args) -> int:
     report["provenance"] = provenance("cpu")
     out = (args.results_dir or results_dir()) / "perf" / "data.json"
     atomic_write_json(out, report)
-    for key in ("load_validate_s", "split_s", "train_examples", "metrics_users_per_s", "peak_rss_mb"):
+    for key in ("load_validate_s", "split_s", "split_reference_loop_s", "split_speedup_vs_loop", "train_examples",
+                "metrics_users_per_s", "peak_rss_mb"):
         value = report[key]
         print(f"{key:22s} {value:,.3f}" if isinstance(value, float) else f"{key:22s} {value:,}")
     print(f"wrote {out}")
     return 0
+
+
+def _split_per_user_loop(dataset, width: int):
+    """The obvious per-user Python loop building training examples: the reference `perf data` compares with."""
+    import numpy as np
+
+    histories, targets = [], []
+    for user in range(dataset.n_users):
+        train = dataset.sequence(user)[:-2].tolist()
+        for j in range(1, len(train)):
+            window = train[max(0, j - width):j]
+            histories.append(window + [-1] * (width - len(window)))
+            targets.append(train[j])
+    return np.array(histories, dtype=np.int32).reshape(-1, width), np.array(targets, dtype=np.int32)
 
 
 COMMANDS = {"run": cmd_run, "data": cmd_data, "ls": cmd_ls, "leaderboard": cmd_leaderboard, "check": cmd_check,

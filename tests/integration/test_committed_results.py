@@ -1,0 +1,21 @@
+"""The committed results stay honest: every record validates, every leaderboard is what its records give."""
+
+import pytest
+
+from bench import records
+from tests.conftest import REPO, run_cli
+
+RESULTS = REPO / "results"
+SUITES = sorted({p.relative_to(RESULTS / "runs").parts[0] for p in records.find_records(RESULTS)})
+
+
+@pytest.mark.parametrize("path", records.find_records(RESULTS), ids=lambda p: str(p.relative_to(RESULTS)))
+def test_committed_record_is_valid(path):
+    record = records.read_record(path)
+    records.read_per_user(path, record)  # side file present and unchanged (sha256)
+
+
+@pytest.mark.parametrize("suite", [s for s in SUITES if "@" not in s])
+def test_committed_leaderboard_matches_its_records(suite):
+    result = run_cli("leaderboard", "--suite", suite, "--check", "--results-dir", str(RESULTS))
+    assert result.returncode == 0, result.stderr
