@@ -48,6 +48,8 @@ def _parser() -> argparse.ArgumentParser:
         "recommendation on one split, one recommender, with significance tests.")
     parser.add_argument("--plugin", action="append", default=[], metavar="FILE",
                         help="load a one-off plugin file (tokenizer or recommender); repeatable")
+    parser.add_argument("--cache-dir", metavar="DIR",
+                        help="stage cache location (default: .cache/ in the checkout; or set SID_BENCH_CACHE)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name, help_text):
@@ -348,6 +350,10 @@ COMMANDS = {"run": cmd_run, "data": cmd_data, "ls": cmd_ls, "leaderboard": cmd_l
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.cache_dir:
+        import os
+
+        os.environ["SID_BENCH_CACHE"] = str(Path(args.cache_dir).expanduser().resolve())
     try:
         if args.plugin:
             from bench import registry
