@@ -27,9 +27,15 @@ EXAMPLES = {
   python -m bench leaderboard --suite amazon-beauty
   python -m bench leaderboard --suite tiny --check   (fail if the committed table differs)""",
     "check": """examples:
+  python -m bench check tokenizer rkmeans
+  python -m bench check tokenizer rkmeans --set balanced=true
+  python -m bench --plugin my_tokenizer.py check tokenizer my-tokenizer
   python -m bench check record results/runs/amazon-beauty/cpu/popularity/seed0.json
   python -m bench check dataset ~/data/my-shop
   python -m bench check suite amazon-beauty""",
+    "tokenize": """examples:
+  python -m bench tokenize --suite amazon-beauty
+  python -m bench tokenize --suite amazon-beauty --tokenizers rkmeans,title --seeds 0""",
     "perf": """examples:
   python -m bench perf data --dataset amazon-beauty""",
 }
@@ -84,9 +90,19 @@ def _parser() -> argparse.ArgumentParser:
     board.add_argument("--check", action="store_true",
                        help="do not write; fail if the committed tables differ from regenerated ones")
 
-    check = command("check", "validate a record, a dataset folder or a suite file")
-    check.add_argument("what", choices=["record", "dataset", "suite"])
+    check = command("check", "run a tokenizer's contract checks, or validate a record, dataset folder or suite")
+    check.add_argument("what", choices=["tokenizer", "record", "dataset", "suite"])
     check.add_argument("targets", nargs="+")
+    check.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                       help="tokenizer config override for `check tokenizer`; repeatable")
+
+    tokenize = command("tokenize", "fit a suite's tokenizers (cached) and print their SID diagnostics")
+    tokenize.add_argument("--suite", required=True)
+    tokenize.add_argument("--tokenizers", type=_csv(str), help="only these tokenizers of the suite")
+    tokenize.add_argument("--seeds", type=_csv(int), help="comma-separated seeds (default: the suite's first)")
+    tokenize.add_argument("--device", default="auto")
+    tokenize.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    tokenize.add_argument("--results-dir", type=Path)
 
     perf = command("perf", "measure speed and memory; writes a JSON report to results/perf/")
     perf.add_argument("what", choices=["data"])
@@ -220,14 +236,12 @@ def cmd_ls(args) -> int:
             rows.append((name, data.get("dataset", "?"), data.get("description", "")))
         print(tabulate(rows, headers=["suite", "dataset", "description"], tablefmt="plain"))
         return 0
-    import os
-
     from bench import registry
 
     rows = []
     for name, cls in registry.available(args.what).items():
         doc = (cls.__doc__ or sys.modules[cls.__module__].__doc__ or "").strip().splitlines()
-        rows.append((name, doc[0] if doc else "", os.path.relpath(registry.source_of(args.what, name))))
+        rows.append((name, doc[0] if doc else "", registry.source_of(args.what, name)))
     if not rows:
         print(f"no {args.what} registered yet")
         return 0
@@ -262,6 +276,13 @@ def cmd_leaderboard(args) -> int:
 
 
 def cmd_check(args) -> int:
+    if args.what == "tokenizer":
+        from bench.checks import run_checks
+        from bench.config import parse_set
+
+        overrides = {".".join(path): value for path, value in parse_set(args.set)}
+        results = [run_checks(name, overrides) for name in args.targets]
+        return 0 if all(results) else 1
     if args.what == "record":
         from bench import records
 
@@ -283,6 +304,55 @@ def cmd_check(args) -> int:
             suite = load_suite(target)
             print(f"{target}: valid suite ({len(suite.tokenizers)} tokenizer(s), "
                   f"{len(suite.recommenders)} recommender(s), seeds {list(suite.seeds)})")
+    return 0
+
+
+def cmd_tokenize(args) -> int:
+    from tabulate import tabulate
+
+    from bench.config import parse_set
+    from bench.data import load_dataset
+    from bench.device import resolve_device
+    from bench.io import atomic_write_json
+    from bench.paths import results_dir
+    from bench.progress import stage
+    from bench.protocol import make_split
+    from bench.runner import _narrow
+    from bench.sids import fit_table
+    from bench.suites import load_suite
+
+    suite = load_suite(args.suite, parse_set(args.set))
+    names = _narrow(list(suite.tokenizers), args.tokenizers, "tokenizers")
+    if not names:
+        raise BenchError(f"suite {suite.name} has no tokenizers")
+    seeds = args.seeds or suite.seeds[:1]
+    device = resolve_device(args.device)
+    dataset = load_dataset(suite.dataset)
+    split = make_split(dataset, suite.protocol)
+    rows = []
+    for name in names:
+        for seed in seeds:
+            with stage(f"tokenizer {name} seed {seed}") as info:
+                fitted = fit_table(name, suite.plugin_name("tokenizers", name),
+                                   suite.plugin_config("tokenizers", name, "cpu"), seed, dataset, split,
+                                   suite.features, device)
+                info.done = "from cache" if fitted.info["cache_hit"] else f"fitted in {fitted.info['fit_s']:.1f}s"
+            out = (args.results_dir or results_dir()) / "tokenizers" / suite.name / name / f"seed{seed}.json"
+            atomic_write_json(out, fitted.info)
+            d = fitted.info["diagnostics"]
+            embed = fitted.info["features"].get("text_embeddings", {}).get("embed_seconds")
+            shape = (f"≤{d['n_levels']} tokens (mean {d['mean_length']:.1f})" if d["variable_length"] else
+                     f"{len(d['levels'])}{' + dedup' if d['dedup_level'] else ''}")
+            rows.append([name, seed, shape,
+                         " / ".join(f"{lvl['usage']:.0%}" for lvl in d["levels"][:4]),
+                         " / ".join(f"{lvl['entropy']:.2f}" for lvl in d["levels"][:4]),
+                         f"{d['collided_share']:.1%}", d["largest_bucket"],
+                         "-" if not d.get("coherence") else f"{d['coherence']['same_first_code']:.2f} "
+                         f"(random {d['coherence']['random_codes']:.2f})",
+                         f"{fitted.info['fit_s']:.1f}", "-" if embed is None else f"{embed:.0f}"])
+    print(tabulate(rows, headers=["tokenizer", "seed", "levels", "usage per level", "entropy per level",
+                                  "collided before dedup", "largest bucket", "coherence", "fit s", "embed s"],
+                   tablefmt="github", disable_numparse=True))
     return 0
 
 
@@ -345,7 +415,7 @@ def _split_per_user_loop(dataset, width: int):
 
 
 COMMANDS = {"run": cmd_run, "data": cmd_data, "ls": cmd_ls, "leaderboard": cmd_leaderboard, "check": cmd_check,
-            "perf": cmd_perf}
+            "tokenize": cmd_tokenize, "perf": cmd_perf}
 
 
 def main(argv: list[str] | None = None) -> int:

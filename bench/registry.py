@@ -92,5 +92,10 @@ def get(kind: str, name: str) -> type:
 
 
 def source_of(kind: str, name: str) -> str:
+    """Where a plugin was defined: a path relative to the checkout when inside it, else as loaded."""
     discover(kind)
-    return _sources[kind][name]
+    where = _sources[kind][name]
+    try:
+        return Path(where).resolve().relative_to(project_root().resolve()).as_posix()
+    except ValueError:
+        return where

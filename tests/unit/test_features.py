@@ -1,0 +1,34 @@
+import numpy as np
+
+from bench.data.dataset import load_folder
+from bench.features import build_inputs
+from bench.features.collaborative import cooccurrence_pairs
+from bench.features.text import item_titles
+from bench.protocol import make_split
+from tests.conftest import write_dataset
+
+ROWS = "user_id\titem_id\tseq_idx\n" + "".join(
+    f"u1\t{item}\t{i}\n" for i, item in enumerate("abcde")) + "".join(f"u2\t{item}\t{i}\n" for i, item in enumerate("cdb"))
+ITEMS = [{"item_id": i, "title": f"Title {i} &amp; more"} for i in "abcd"] + [{"item_id": "e", "brand": "Acme"}]
+
+
+def test_cooccurrence_uses_training_items_only(tmp_path):
+    dataset = load_folder(write_dataset(tmp_path / "d", ROWS, ITEMS))
+    split = make_split(dataset)
+    name = {i: dataset.item_ids[i] for i in range(dataset.n_items)}
+    pairs = [(name[a], name[b]) for a, b in cooccurrence_pairs(split, window=2)]
+    # u1 trains on a b c (d = valid, e = test); u2 trains on c (d, b held out)
+    assert sorted(pairs) == [("a", "b"), ("a", "c"), ("b", "c")]
+
+
+def test_titles_fall_back_when_missing(tmp_path):
+    dataset = load_folder(write_dataset(tmp_path / "d", ROWS, ITEMS))
+    assert item_titles(dataset) == ("Title a & more", "Title b & more", "Title c & more", "Title d & more", "Acme")
+
+
+def test_build_inputs_describes_each_feature(tmp_path):
+    dataset = load_folder(write_dataset(tmp_path / "d", ROWS, ITEMS))
+    inputs, info = build_inputs(("titles", "user_histories", "cooccurrence"), dataset, make_split(dataset))
+    assert inputs.provided == ("cooccurrence", "titles", "user_histories")
+    assert np.diff(inputs.user_histories.offsets).tolist() == [3, 1]
+    assert set(info) == {"titles", "user_histories", "cooccurrence"} and len(info["titles"]["hash"]) == 16
