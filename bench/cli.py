@@ -338,7 +338,7 @@ def cmd_tokenize(args) -> int:
                                    suite.features, device)
                 info.done = "from cache" if fitted.info["cache_hit"] else f"fitted in {fitted.info['fit_s']:.1f}s"
             out = (args.results_dir or results_dir()) / "tokenizers" / suite.name / name / f"seed{seed}.json"
-            atomic_write_json(out, fitted.info)
+            atomic_write_json(out, {k: v for k, v in fitted.info.items() if k != "cache_hit"})
             d = fitted.info["diagnostics"]
             embed = fitted.info["features"].get("text_embeddings", {}).get("embed_seconds")
             shape = (f"≤{d['n_levels']} tokens (mean {d['mean_length']:.1f})" if d["variable_length"] else

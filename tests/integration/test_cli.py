@@ -8,7 +8,7 @@ import pytest
 from tests.conftest import REPO, run_cli
 
 
-@pytest.mark.parametrize("command", ["run", "data", "ls", "leaderboard", "check", "perf"])
+@pytest.mark.parametrize("command", ["run", "data", "ls", "leaderboard", "check", "tokenize", "perf"])
 def test_every_command_has_help_with_examples(command):
     result = run_cli(command, "--help")
     assert result.returncode == 0 and "examples:" in result.stdout
