@@ -54,6 +54,10 @@ class Recommender:
         """Top-k distinct item indices per example row, best first: int array [len(examples), k]."""
         raise NotImplementedError
 
+    def report(self) -> dict:
+        """Anything the record should keep about the last `recommend` (e.g. invalid-ID share)."""
+        return {}
+
 
 def register_recommender(name: str):
     def decorate(cls):

@@ -143,6 +143,7 @@ def run_job(job: Job, suite: Suite, budget: str, device: str, dataset: Dataset, 
     fit_s = time.perf_counter() - start
     valid, valid_s = _evaluate(model, split, "valid")
     test, test_s = _evaluate(model, split, "test")
+    test_report = model.report()
     record = {
         "schema_version": records.SCHEMA_VERSION,
         "run_id": run_id,
@@ -154,7 +155,7 @@ def run_job(job: Job, suite: Suite, budget: str, device: str, dataset: Dataset, 
         "seeds": {"run": job.seed, "tokenizer": job.seed if job.tokenizer else None, "recommender": job.seed},
         "dataset": dataset_info,
         "protocol": protocol,
-        "training": {"epochs": info.epochs, "best_epoch": info.best_epoch, **info.extra},
+        "training": {"epochs": info.epochs, "best_epoch": info.best_epoch, **info.extra, **test_report},
         "timing": {"tokenizer_fit_s": tokenizer_info["fit_s"] if tokenizer_info else 0.0, "fit_s": round(fit_s, 3),
                    "valid_s": round(valid_s, 3), "test_s": round(test_s, 3),
                    "total_s": round(fit_s + valid_s + test_s, 3)},

@@ -1,0 +1,89 @@
+"""Batched beam search over semantic IDs, constrained to real items by the prefix trie.
+
+All users of a batch and all their beams advance together: one decoder call and one top-k per level, with
+the trie's allowed-code masks built by tensor ops. Every surviving beam is a distinct prefix, so the final
+beams are distinct items; the top k of them are the recommendations (item level). Unconstrained decoding
+(TIGER's setting) generates freely and drops IDs that are no item, reporting how many were invalid.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from bench.seq2seq.model import Seq2SeqRecommender
+from bench.seq2seq.trie import PrefixTrie
+from bench.seq2seq.vocab import BOS
+
+NEG_INF = float("-inf")
+
+
+@dataclass
+class BeamResult:
+    items: torch.Tensor  # [B, k] item indices, -1 where fewer than k valid items were found
+    scores: torch.Tensor  # [B, k] log-probabilities of the items' IDs
+    invalid: int = 0  # unconstrained mode: beams among the top k that were no item
+
+
+@torch.inference_mode()
+def beam_search(model: Seq2SeqRecommender, trie: PrefixTrie, users, history, lengths, beam: int, k: int,
+                constrained: bool = True) -> BeamResult:
+    vocab = model.vocab
+    memory, memory_mask = model.encode(users, history, lengths)
+    b = memory.shape[0]
+    device = memory.device
+    scores = torch.zeros(b, 1, device=device)  # one live beam per user to start
+    nodes = torch.zeros(b, 1, dtype=torch.long, device=device)
+    tokens = torch.full((b, 1, 1), BOS, dtype=torch.long, device=device)
+    for level in range(vocab.n_levels):
+        width = scores.shape[1]
+        hidden = model.decode(tokens.reshape(b * width, -1), memory, memory_mask, beams=width)
+        logp = torch.log_softmax(model.level_logits(hidden[:, -1], level).float(), dim=-1)  # [B*W, V]
+        size = logp.shape[-1]
+        if constrained:
+            allowed = trie.allowed_mask(level, nodes.reshape(-1).clamp(min=0))
+            logp = logp.masked_fill(~allowed | (nodes.reshape(-1, 1) < 0), NEG_INF)
+        candidates = (scores.reshape(-1, 1) + logp).reshape(b, width * size)
+        top_scores, top_index = candidates.topk(min(beam, width * size), dim=1)
+        parent_beam, code = top_index // size, top_index % size
+        parent_node = nodes.gather(1, parent_beam)
+        nodes = trie.step(level, parent_node, code)
+        nodes = torch.where(torch.isfinite(top_scores), nodes, torch.full_like(nodes, -1))
+        new_token = (code + vocab.level_offsets[level])[..., None]
+        tokens = torch.cat([tokens.gather(1, parent_beam[..., None].expand(-1, -1, tokens.shape[2])), new_token], 2)
+        scores = top_scores
+    items = torch.where(nodes >= 0, trie.leaf_items[nodes.clamp(min=0)], torch.full_like(nodes, -1))
+    valid = (items >= 0) & torch.isfinite(scores)
+    invalid = 0
+    if not constrained:
+        invalid = int((~valid[:, :k]).sum())
+    # valid beams first (they are already sorted by score), then cut to k
+    order = torch.sort((~valid).int(), dim=1, stable=True).indices
+    items, scores = items.gather(1, order)[:, :k], scores.gather(1, order)[:, :k]
+    valid = valid.gather(1, order)[:, :k]
+    items = torch.where(valid, items, torch.full_like(items, -1))
+    if items.shape[1] < k:
+        pad = torch.full((b, k - items.shape[1]), -1, dtype=items.dtype, device=device)
+        items = torch.cat([items, pad], 1)
+        scores = torch.cat([scores, torch.full(pad.shape, NEG_INF, device=device)], 1)
+    return BeamResult(items, scores, invalid)
+
+
+@torch.inference_mode()
+def score_all_items(model: Seq2SeqRecommender, users, history, lengths) -> torch.Tensor:
+    """Log-probability of every item's full ID for every user [B, n_items]: brute force, for tests."""
+    vocab = model.vocab
+    memory, memory_mask = model.encode(users, history, lengths)
+    n_items = vocab.item_tokens.shape[0]
+    out = []
+    for user in range(memory.shape[0]):
+        tokens = torch.cat([torch.full((n_items, 1), BOS, device=memory.device), vocab.item_tokens[:, :-1]], 1)
+        hidden = model.decode(tokens, memory[user:user + 1].expand(n_items, -1, -1),
+                              memory_mask[user:user + 1].expand(n_items, -1, -1, -1))
+        total = torch.zeros(n_items, device=memory.device)
+        for level in range(vocab.n_levels):
+            logp = torch.log_softmax(model.level_logits(hidden[:, level], level).float(), dim=-1)
+            total += logp.gather(1, vocab.table_codes[:, level:level + 1]).squeeze(1)
+        out.append(total)
+    return torch.stack(out)

@@ -1,0 +1,209 @@
+"""A T5-style encoder-decoder (pre-RMSNorm, relative position bias, ReLU MLP, tied embeddings, no biases),
+sized like TIGER by default: 4 + 4 layers, 6 heads x 64, d_model 128, MLP 1024, dropout 0.1.
+
+Attention goes through `scaled_dot_product_attention`. During beam search the W beams of a user share one
+encoder memory: cross-attention stacks their queries instead of copying the memory W times.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from bench.seq2seq.vocab import PAD, SIDVocab
+
+NEG = -1e9  # additive mask value (finite: rows that mask everything stay NaN-free)
+
+
+@dataclass(frozen=True)
+class ModelShape:
+    encoder_layers: int = 4
+    decoder_layers: int = 4
+    d_model: int = 128
+    heads: int = 6
+    d_kv: int = 64
+    d_ff: int = 1024
+    dropout: float = 0.1
+    position_buckets: int = 32
+    max_distance: int = 128
+
+
+class RMSNorm(nn.Module):
+    def __init__(self, dim: int, eps: float = 1e-6):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(dim))
+        self.eps = eps
+
+    def forward(self, x):
+        return x * torch.rsqrt(x.float().pow(2).mean(-1, keepdim=True) + self.eps).to(x.dtype) * self.weight
+
+
+def relative_bucket(relative: torch.Tensor, bidirectional: bool, buckets: int, max_distance: int) -> torch.Tensor:
+    """T5's bucketing of relative positions: exact for near offsets, logarithmic further away."""
+    out = torch.zeros_like(relative)
+    if bidirectional:
+        buckets //= 2
+        out += (relative > 0).long() * buckets
+        relative = relative.abs()
+    else:
+        relative = -torch.clamp(relative, max=0)
+    exact = buckets // 2
+    is_small = relative < exact
+    large = exact + (torch.log(relative.float().clamp(min=1) / exact) / math.log(max_distance / exact)
+                     * (buckets - exact)).long()
+    return out + torch.where(is_small, relative, large.clamp(max=buckets - 1))
+
+
+class PositionBias(nn.Module):
+    def __init__(self, shape: ModelShape, bidirectional: bool):
+        super().__init__()
+        self.shape, self.bidirectional = shape, bidirectional
+        self.table = nn.Embedding(shape.position_buckets, shape.heads)
+
+    def forward(self, q_len: int, k_len: int, device) -> torch.Tensor:
+        relative = torch.arange(k_len, device=device)[None, :] - torch.arange(q_len, device=device)[:, None]
+        buckets = relative_bucket(relative, self.bidirectional, self.shape.position_buckets, self.shape.max_distance)
+        return self.table(buckets).permute(2, 0, 1)[None]  # [1, H, q, k]
+
+
+class Attention(nn.Module):
+    def __init__(self, shape: ModelShape):
+        super().__init__()
+        inner = shape.heads * shape.d_kv
+        self.heads, self.d_kv, self.dropout = shape.heads, shape.d_kv, shape.dropout
+        self.q = nn.Linear(shape.d_model, inner, bias=False)
+        self.k = nn.Linear(shape.d_model, inner, bias=False)
+        self.v = nn.Linear(shape.d_model, inner, bias=False)
+        self.o = nn.Linear(inner, shape.d_model, bias=False)
+
+    def split(self, x):
+        return x.view(x.shape[0], x.shape[1], self.heads, self.d_kv).transpose(1, 2)
+
+    def forward(self, x, memory, mask):
+        q, k, v = self.split(self.q(x)), self.split(self.k(memory)), self.split(self.v(memory))
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask.to(q.dtype),
+                                             dropout_p=self.dropout if self.training else 0.0)
+        return self.o(out.transpose(1, 2).reshape(x.shape[0], x.shape[1], -1))
+
+
+class FeedForward(nn.Module):
+    def __init__(self, shape: ModelShape):
+        super().__init__()
+        self.wi = nn.Linear(shape.d_model, shape.d_ff, bias=False)
+        self.wo = nn.Linear(shape.d_ff, shape.d_model, bias=False)
+        self.drop = nn.Dropout(shape.dropout)
+
+    def forward(self, x):
+        return self.wo(self.drop(F.relu(self.wi(x))))
+
+
+class EncoderLayer(nn.Module):
+    def __init__(self, shape: ModelShape):
+        super().__init__()
+        self.norm1, self.attn = RMSNorm(shape.d_model), Attention(shape)
+        self.norm2, self.ff = RMSNorm(shape.d_model), FeedForward(shape)
+        self.drop = nn.Dropout(shape.dropout)
+
+    def forward(self, x, mask):
+        h = self.norm1(x)
+        x = x + self.drop(self.attn(h, h, mask))
+        return x + self.drop(self.ff(self.norm2(x)))
+
+
+class DecoderLayer(nn.Module):
+    def __init__(self, shape: ModelShape):
+        super().__init__()
+        self.norm1, self.self_attn = RMSNorm(shape.d_model), Attention(shape)
+        self.norm2, self.cross_attn = RMSNorm(shape.d_model), Attention(shape)
+        self.norm3, self.ff = RMSNorm(shape.d_model), FeedForward(shape)
+        self.drop = nn.Dropout(shape.dropout)
+
+    def forward(self, x, self_mask, memory, memory_mask, beams: int):
+        h = self.norm1(x)
+        x = x + self.drop(self.self_attn(h, h, self_mask))
+        h = self.norm2(x)
+        if beams > 1:  # [B*W, T, d] queries -> [B, W*T, d]: all beams of a user read one memory
+            n, t, d = h.shape
+            cross = self.cross_attn(h.reshape(n // beams, beams * t, d), memory, memory_mask).reshape(n, t, d)
+        else:
+            cross = self.cross_attn(h, memory, memory_mask)
+        x = x + self.drop(cross)
+        return x + self.drop(self.ff(self.norm3(x)))
+
+
+class Seq2SeqRecommender(nn.Module):
+    """Encoder over a user's history (SID tokens, or one summed vector per item), decoder over the next SID."""
+
+    def __init__(self, vocab: SIDVocab, shape: ModelShape = ModelShape(), encoder_input: str = "sid_tokens"):
+        super().__init__()
+        if encoder_input not in ("sid_tokens", "item_sum"):
+            raise ValueError(f"encoder_input must be sid_tokens or item_sum, got {encoder_input!r}")
+        self.vocab, self.shape, self.encoder_input = vocab, shape, encoder_input
+        self.embed = nn.Embedding(vocab.size, shape.d_model, padding_idx=PAD)
+        nn.init.normal_(self.embed.weight, std=1.0)
+        self.encoder = nn.ModuleList(EncoderLayer(shape) for _ in range(shape.encoder_layers))
+        self.decoder = nn.ModuleList(DecoderLayer(shape) for _ in range(shape.decoder_layers))
+        self.encoder_bias = PositionBias(shape, bidirectional=True)
+        self.decoder_bias = PositionBias(shape, bidirectional=False)
+        self.encoder_norm, self.decoder_norm = RMSNorm(shape.d_model), RMSNorm(shape.d_model)
+        self.drop = nn.Dropout(shape.dropout)
+        for module in self.modules():
+            if isinstance(module, nn.Linear):
+                nn.init.normal_(module.weight, std=module.in_features ** -0.5)
+
+    def encoder_inputs(self, users: torch.Tensor, history: torch.Tensor, lengths: torch.Tensor):
+        """(embeddings [B, S, d], key padding [B, S]) for histories of item indices (-1 padded)."""
+        width = int(lengths.max()) if len(lengths) else 1
+        items = history[:, :width].long()
+        real = items >= 0
+        tokens = self.vocab.item_tokens[items.clamp(min=0)]  # [B, H, L]
+        token_real = self.vocab.item_token_mask[items.clamp(min=0)] & real[..., None]
+        user = self.embed(self.vocab.user_tokens(users))[:, None, :]
+        if self.encoder_input == "item_sum":
+            vectors = (self.embed(tokens) * token_real[..., None]).sum(2)
+            return torch.cat([user, vectors], 1), torch.cat([torch.ones_like(real[:, :1]), real], 1)
+        b = tokens.shape[0]
+        flat = self.embed(tokens.reshape(b, -1))
+        return torch.cat([user, flat], 1), torch.cat([torch.ones_like(real[:, :1]), token_real.reshape(b, -1)], 1)
+
+    def encode(self, users, history, lengths):
+        x, keep = self.encoder_inputs(users, history, lengths)
+        mask = self.encoder_bias(x.shape[1], x.shape[1], x.device) + (~keep)[:, None, None, :] * NEG
+        x = self.drop(x)
+        for layer in self.encoder:
+            x = layer(x, mask)
+        memory_mask = ((~keep) * NEG)[:, None, None, :]
+        return self.drop(self.encoder_norm(x)), memory_mask
+
+    def decode(self, tokens: torch.Tensor, memory, memory_mask, beams: int = 1) -> torch.Tensor:
+        """Hidden states [N, T, d] for decoder input tokens [N, T] (N = users x beams)."""
+        t = tokens.shape[1]
+        causal = torch.full((t, t), NEG, device=tokens.device).triu(1)
+        mask = self.decoder_bias(t, t, tokens.device) + causal[None, None]
+        x = self.drop(self.embed(tokens))
+        for layer in self.decoder:
+            x = layer(x, mask, memory, memory_mask, beams)
+        return self.drop(self.decoder_norm(x)) * self.shape.d_model ** -0.5  # tied output embeddings, as T5
+
+    def level_logits(self, hidden: torch.Tensor, level: int) -> torch.Tensor:
+        start = self.vocab.level_offsets[level]
+        return hidden @ self.embed.weight[start:start + self.vocab.level_sizes[level]].T
+
+    def loss(self, users, history, lengths, targets) -> torch.Tensor:
+        """Mean cross-entropy of the target SID, level by level (teacher forcing)."""
+        memory, memory_mask = self.encode(users, history, lengths)
+        target_tokens = self.vocab.item_tokens[targets.long()]  # [B, L]
+        bos = torch.full_like(target_tokens[:, :1], 1)
+        hidden = self.decode(torch.cat([bos, target_tokens[:, :-1]], 1), memory, memory_mask)
+        codes = self.vocab.table_codes[targets.long()]
+        weight = self.vocab.item_token_mask[targets.long()].float()  # titles: up to the first end marker
+        total = hidden.new_zeros(())
+        for level in range(self.vocab.n_levels):
+            ce = F.cross_entropy(self.level_logits(hidden[:, level], level).float(), codes[:, level],
+                                 reduction="none")
+            total = total + (ce * weight[:, level]).sum()
+        return total / weight.sum()
