@@ -36,10 +36,12 @@ def beam_search(model: Seq2SeqRecommender, trie: PrefixTrie, users, history, len
     scores = torch.zeros(b, 1, device=device)  # one live beam per user to start
     nodes = torch.zeros(b, 1, dtype=torch.long, device=device)
     tokens = torch.full((b, 1, 1), BOS, dtype=torch.long, device=device)
+    caches: list[dict] = [{} for _ in model.decoder]  # per layer: self-attention keys/values, memory keys/values
     for level in range(vocab.n_levels):
         width = scores.shape[1]
-        hidden = model.decode(tokens.reshape(b * width, -1), memory, memory_mask, beams=width)
-        logp = torch.log_softmax(model.level_logits(hidden[:, -1], level).float(), dim=-1)  # [B*W, V]
+        hidden = model.decode_next(tokens[:, :, -1].reshape(b * width, 1), level, memory, memory_mask, width,
+                                   caches)
+        logp = torch.log_softmax(model.level_logits(hidden, level).float(), dim=-1)  # [B*W, V]
         size = logp.shape[-1]
         if constrained:
             allowed = trie.allowed_mask(level, nodes.reshape(-1).clamp(min=0))
@@ -52,6 +54,9 @@ def beam_search(model: Seq2SeqRecommender, trie: PrefixTrie, users, history, len
         nodes = torch.where(torch.isfinite(top_scores), nodes, torch.full_like(nodes, -1))
         new_token = (code + vocab.level_offsets[level])[..., None]
         tokens = torch.cat([tokens.gather(1, parent_beam[..., None].expand(-1, -1, tokens.shape[2])), new_token], 2)
+        rows = (parent_beam + torch.arange(b, device=device)[:, None] * width).reshape(-1)
+        for cache in caches:  # each surviving beam continues its parent's keys/values
+            cache["k"], cache["v"] = cache["k"][rows], cache["v"][rows]
         scores = top_scores
     items = torch.where(nodes >= 0, trie.leaf_items[nodes.clamp(min=0)], torch.full_like(nodes, -1))
     valid = (items >= 0) & torch.isfinite(scores)

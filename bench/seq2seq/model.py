@@ -32,6 +32,40 @@ class ModelShape:
     max_distance: int = 128
 
 
+class _DropoutFn(torch.autograd.Function):
+    """Dropout with a byte mask drawn 8 bytes per random number: on a 2-core CPU, torch's bernoulli-based
+    dropout costs more than the matmuls it follows. Same distribution (keep with probability 1 - p, rounded
+    to 1/256), same seeding (torch's global generator)."""
+
+    @staticmethod
+    def forward(ctx, x, p):
+        n = x.numel()
+        random = torch.randint(-2**63, 2**63 - 1, ((n + 7) // 8,), dtype=torch.int64, device=x.device)
+        keep = random.view(torch.uint8)[:n].view(x.shape) >= round(p * 256)
+        scale = 1.0 / (1.0 - p)
+        ctx.save_for_backward(keep)
+        ctx.scale = scale
+        return torch.where(keep, x * scale, torch.zeros((), dtype=x.dtype, device=x.device))
+
+    @staticmethod
+    def backward(ctx, grad):
+        (keep,) = ctx.saved_tensors
+        return torch.where(keep, grad * ctx.scale, torch.zeros((), dtype=grad.dtype, device=grad.device)), None
+
+
+class Dropout(nn.Module):
+    def __init__(self, p: float):
+        super().__init__()
+        self.p = p
+
+    def forward(self, x):
+        if not self.training or self.p == 0:
+            return x
+        if x.is_cuda:
+            return F.dropout(x, self.p, True)
+        return _DropoutFn.apply(x, self.p)
+
+
 class RMSNorm(nn.Module):
     def __init__(self, dim: int, eps: float = 1e-6):
         super().__init__()
@@ -83,11 +117,17 @@ class Attention(nn.Module):
     def split(self, x):
         return x.view(x.shape[0], x.shape[1], self.heads, self.d_kv).transpose(1, 2)
 
-    def forward(self, x, memory, mask):
-        q, k, v = self.split(self.q(x)), self.split(self.k(memory)), self.split(self.v(memory))
+    def keys_values(self, memory):
+        return self.split(self.k(memory)), self.split(self.v(memory))
+
+    def attend(self, x, k, v, mask):
+        q = self.split(self.q(x))
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask.to(q.dtype),
                                              dropout_p=self.dropout if self.training else 0.0)
         return self.o(out.transpose(1, 2).reshape(x.shape[0], x.shape[1], -1))
+
+    def forward(self, x, memory, mask):
+        return self.attend(x, *self.keys_values(memory), mask)
 
 
 class FeedForward(nn.Module):
@@ -95,7 +135,7 @@ class FeedForward(nn.Module):
         super().__init__()
         self.wi = nn.Linear(shape.d_model, shape.d_ff, bias=False)
         self.wo = nn.Linear(shape.d_ff, shape.d_model, bias=False)
-        self.drop = nn.Dropout(shape.dropout)
+        self.drop = Dropout(shape.dropout)
 
     def forward(self, x):
         return self.wo(self.drop(F.relu(self.wi(x))))
@@ -106,7 +146,7 @@ class EncoderLayer(nn.Module):
         super().__init__()
         self.norm1, self.attn = RMSNorm(shape.d_model), Attention(shape)
         self.norm2, self.ff = RMSNorm(shape.d_model), FeedForward(shape)
-        self.drop = nn.Dropout(shape.dropout)
+        self.drop = Dropout(shape.dropout)
 
     def forward(self, x, mask):
         h = self.norm1(x)
@@ -120,17 +160,31 @@ class DecoderLayer(nn.Module):
         self.norm1, self.self_attn = RMSNorm(shape.d_model), Attention(shape)
         self.norm2, self.cross_attn = RMSNorm(shape.d_model), Attention(shape)
         self.norm3, self.ff = RMSNorm(shape.d_model), FeedForward(shape)
-        self.drop = nn.Dropout(shape.dropout)
+        self.drop = Dropout(shape.dropout)
 
-    def forward(self, x, self_mask, memory, memory_mask, beams: int):
+    def forward(self, x, self_mask, memory, memory_mask, beams: int = 1, cache: dict | None = None):
+        """`cache` (decoding): this layer's self-attention keys/values so far and the memory's keys/values;
+        x then holds only the newest position."""
         h = self.norm1(x)
-        x = x + self.drop(self.self_attn(h, h, self_mask))
+        if cache is None:
+            x = x + self.drop(self.self_attn(h, h, self_mask))
+            memory_kv = self.cross_attn.keys_values(memory)
+        else:
+            k, v = self.self_attn.keys_values(h)
+            if "k" in cache:
+                k, v = torch.cat([cache["k"], k], 2), torch.cat([cache["v"], v], 2)
+            cache["k"], cache["v"] = k, v
+            x = x + self.self_attn.attend(h, k, v, self_mask)
+            if "memory_kv" not in cache:
+                cache["memory_kv"] = self.cross_attn.keys_values(memory)
+            memory_kv = cache["memory_kv"]
         h = self.norm2(x)
         if beams > 1:  # [B*W, T, d] queries -> [B, W*T, d]: all beams of a user read one memory
             n, t, d = h.shape
-            cross = self.cross_attn(h.reshape(n // beams, beams * t, d), memory, memory_mask).reshape(n, t, d)
+            cross = self.cross_attn.attend(h.reshape(n // beams, beams * t, d), *memory_kv,
+                                           memory_mask).reshape(n, t, d)
         else:
-            cross = self.cross_attn(h, memory, memory_mask)
+            cross = self.cross_attn.attend(h, *memory_kv, memory_mask)
         x = x + self.drop(cross)
         return x + self.drop(self.ff(self.norm3(x)))
 
@@ -150,7 +204,7 @@ class Seq2SeqRecommender(nn.Module):
         self.encoder_bias = PositionBias(shape, bidirectional=True)
         self.decoder_bias = PositionBias(shape, bidirectional=False)
         self.encoder_norm, self.decoder_norm = RMSNorm(shape.d_model), RMSNorm(shape.d_model)
-        self.drop = nn.Dropout(shape.dropout)
+        self.drop = Dropout(shape.dropout)
         for module in self.modules():
             if isinstance(module, nn.Linear):
                 nn.init.normal_(module.weight, std=module.in_features ** -0.5)
@@ -188,6 +242,15 @@ class Seq2SeqRecommender(nn.Module):
         for layer in self.decoder:
             x = layer(x, mask, memory, memory_mask, beams)
         return self.drop(self.decoder_norm(x)) * self.shape.d_model ** -0.5  # tied output embeddings, as T5
+
+    def decode_next(self, token: torch.Tensor, position: int, memory, memory_mask, beams: int,
+                    caches: list[dict]) -> torch.Tensor:
+        """Hidden state [N, d] of one new decoder position, reusing the keys/values cached in `caches`."""
+        bias = self.decoder_bias(position + 1, position + 1, token.device)[:, :, -1:, :]
+        x = self.embed(token)
+        for layer, cache in zip(self.decoder, caches):
+            x = layer(x, bias, memory, memory_mask, beams, cache)
+        return self.decoder_norm(x)[:, -1] * self.shape.d_model ** -0.5
 
     def level_logits(self, hidden: torch.Tensor, level: int) -> torch.Tensor:
         start = self.vocab.level_offsets[level]
