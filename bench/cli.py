@@ -37,7 +37,9 @@ EXAMPLES = {
   python -m bench tokenize --suite amazon-beauty
   python -m bench tokenize --suite amazon-beauty --tokenizers rkmeans,title --seeds 0""",
     "perf": """examples:
-  python -m bench perf data --dataset amazon-beauty""",
+  python -m bench perf data --dataset amazon-beauty
+  python -m bench perf recommender                 (ours vs Hugging Face T5, on Beauty rkmeans SIDs)
+  python -m bench perf recommender --tokenizer random --batches 4 --users 64""",
 }
 
 
@@ -105,8 +107,12 @@ def _parser() -> argparse.ArgumentParser:
     tokenize.add_argument("--results-dir", type=Path)
 
     perf = command("perf", "measure speed and memory; writes a JSON report to results/perf/")
-    perf.add_argument("what", choices=["data"])
+    perf.add_argument("what", choices=["data", "recommender"])
     perf.add_argument("--dataset", default="amazon-beauty")
+    perf.add_argument("--suite", default="amazon-beauty", help="recommender: the suite whose tokenizer gives SIDs")
+    perf.add_argument("--tokenizer", default="rkmeans", help="recommender: tokenizer of the suite for the SIDs")
+    perf.add_argument("--batches", type=int, default=12, help="recommender: timed training batches per system")
+    perf.add_argument("--users", type=int, default=256, help="recommender: users decoded by our beam search")
     perf.add_argument("--results-dir", type=Path)
     return parser
 
@@ -356,7 +362,36 @@ def cmd_tokenize(args) -> int:
     return 0
 
 
+def cmd_perf_recommender(args) -> int:
+    from bench import perf
+    from bench.data import load_dataset
+    from bench.io import atomic_write_json
+    from bench.paths import results_dir
+    from bench.protocol import make_split
+    from bench.provenance import provenance
+    from bench.sids import fit_table
+    from bench.suites import load_suite
+
+    suite = load_suite(args.suite)
+    dataset = load_dataset(suite.dataset)
+    split = make_split(dataset, suite.protocol)
+    fitted = fit_table(args.tokenizer, suite.plugin_name("tokenizers", args.tokenizer),
+                       suite.plugin_config("tokenizers", args.tokenizer, "cpu"), 0, dataset, split, suite.features)
+    report = {"benchmark": "recommender", "suite": suite.name, "tokenizer": args.tokenizer,
+              **perf.run(split, fitted.table, n_batches=args.batches, n_users=args.users),
+              "provenance": provenance("cpu")}
+    out = (args.results_dir or results_dir()) / "perf" / "recommender.json"
+    atomic_write_json(out, report)
+    for key, value in report.items():
+        if key != "provenance":
+            print(f"{key:45s} {value:,.3f}" if isinstance(value, float) else f"{key:45s} {value}")
+    print(f"wrote {out}")
+    return 0
+
+
 def cmd_perf(args) -> int:
+    if args.what == "recommender":
+        return cmd_perf_recommender(args)
     import resource
 
     import numpy as np

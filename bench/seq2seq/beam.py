@@ -28,7 +28,9 @@ class BeamResult:
 
 @torch.inference_mode()
 def beam_search(model: Seq2SeqRecommender, trie: PrefixTrie, users, history, lengths, beam: int, k: int,
-                constrained: bool = True) -> BeamResult:
+                constrained: bool = True, full_softmax: bool = False) -> BeamResult:
+    """`full_softmax` normalises over the whole token vocabulary, as Hugging Face's generate does; by
+    default each level is normalised over its own codes, as the model is trained."""
     vocab = model.vocab
     memory, memory_mask = model.encode(users, history, lengths)
     b = memory.shape[0]
@@ -41,7 +43,12 @@ def beam_search(model: Seq2SeqRecommender, trie: PrefixTrie, users, history, len
         width = scores.shape[1]
         hidden = model.decode_next(tokens[:, :, -1].reshape(b * width, 1), level, memory, memory_mask, width,
                                    caches)
-        logp = torch.log_softmax(model.level_logits(hidden, level).float(), dim=-1)  # [B*W, V]
+        if full_softmax:
+            start = vocab.level_offsets[level]
+            logp = torch.log_softmax((hidden @ model.embed.weight.T).float(), dim=-1)
+            logp = logp[:, start:start + vocab.level_sizes[level]]
+        else:
+            logp = torch.log_softmax(model.level_logits(hidden, level).float(), dim=-1)  # [B*W, V]
         size = logp.shape[-1]
         if constrained:
             allowed = trie.allowed_mask(level, nodes.reshape(-1).clamp(min=0))
@@ -56,7 +63,7 @@ def beam_search(model: Seq2SeqRecommender, trie: PrefixTrie, users, history, len
         tokens = torch.cat([tokens.gather(1, parent_beam[..., None].expand(-1, -1, tokens.shape[2])), new_token], 2)
         rows = (parent_beam + torch.arange(b, device=device)[:, None] * width).reshape(-1)
         for cache in caches:  # each surviving beam continues its parent's keys/values
-            cache["k"], cache["v"] = cache["k"][rows], cache["v"][rows]
+            cache["k"], cache["v"] = cache["k"].index_select(0, rows), cache["v"].index_select(0, rows)
         scores = top_scores
     items = torch.where(nodes >= 0, trie.leaf_items[nodes.clamp(min=0)], torch.full_like(nodes, -1))
     valid = (items >= 0) & torch.isfinite(scores)

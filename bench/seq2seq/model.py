@@ -122,7 +122,7 @@ class Attention(nn.Module):
 
     def attend(self, x, k, v, mask):
         q = self.split(self.q(x))
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask.to(q.dtype),
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask.to(q.dtype), scale=1.0,  # T5: unscaled
                                              dropout_p=self.dropout if self.training else 0.0)
         return self.o(out.transpose(1, 2).reshape(x.shape[0], x.shape[1], -1))
 
@@ -208,6 +208,8 @@ class Seq2SeqRecommender(nn.Module):
         for module in self.modules():
             if isinstance(module, nn.Linear):
                 nn.init.normal_(module.weight, std=module.in_features ** -0.5)
+            if isinstance(module, Attention):  # T5's init: queries absorb the 1/sqrt(d_kv) scaling
+                nn.init.normal_(module.q.weight, std=(shape.d_model * shape.d_kv) ** -0.5)
 
     def encoder_inputs(self, users: torch.Tensor, history: torch.Tensor, lengths: torch.Tensor):
         """(embeddings [B, S, d], key padding [B, S]) for histories of item indices (-1 padded)."""

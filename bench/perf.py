@@ -1,0 +1,184 @@
+"""`python -m bench perf recommender`: our encoder-decoder against what users would otherwise reach for,
+Hugging Face `T5ForConditionalGeneration` of the same size, measured in one run on the same data.
+
+Training: examples/s on the same length-bucketed batches, and on fixed-length batches padded to 20 items
+(how LETTER and LC-Rec feed T5). Decoding: users/s for constrained beam search (beam 20, top 10) against
+`generate(num_beams=20, prefix_allowed_tokens_fn=...)`, on one fixed model whose weights are copied into
+the T5 (the architectures match), checking that both decoders return the same top 10.
+"""
+
+from __future__ import annotations
+
+import resource
+import time
+
+import numpy as np
+import torch
+
+from bench.seq2seq.beam import beam_search
+from bench.seq2seq.model import ModelShape, Seq2SeqRecommender
+from bench.seq2seq.train import length_batches, tensors
+from bench.seq2seq.trie import PrefixTrie
+from bench.seq2seq.vocab import BOS, PAD, SIDVocab
+
+
+def hf_t5_like(model: Seq2SeqRecommender):
+    """A T5ForConditionalGeneration with the same shape, and our weights copied in (same function)."""
+    from transformers import T5Config, T5ForConditionalGeneration
+
+    shape = model.shape
+    config = T5Config(vocab_size=model.vocab.size, d_model=shape.d_model, d_kv=shape.d_kv, d_ff=shape.d_ff,
+                      num_layers=shape.encoder_layers, num_decoder_layers=shape.decoder_layers, num_heads=shape.heads,
+                      relative_attention_num_buckets=shape.position_buckets,
+                      relative_attention_max_distance=shape.max_distance, dropout_rate=shape.dropout,
+                      feed_forward_proj="relu", tie_word_embeddings=True, pad_token_id=PAD, eos_token_id=PAD,
+                      decoder_start_token_id=BOS)
+    t5 = T5ForConditionalGeneration(config)
+    state = {"shared.weight": model.embed.weight, "encoder.embed_tokens.weight": model.embed.weight,
+             "decoder.embed_tokens.weight": model.embed.weight, "lm_head.weight": model.embed.weight,
+             "encoder.final_layer_norm.weight": model.encoder_norm.weight,
+             "decoder.final_layer_norm.weight": model.decoder_norm.weight,
+             "encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight": model.encoder_bias.table.weight,
+             "decoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight": model.decoder_bias.table.weight}
+    for i, layer in enumerate(model.encoder):
+        p = f"encoder.block.{i}.layer."
+        for name in "qkvo":
+            state[f"{p}0.SelfAttention.{name}.weight"] = getattr(layer.attn, name).weight
+        state[f"{p}0.layer_norm.weight"] = layer.norm1.weight
+        state[f"{p}1.DenseReluDense.wi.weight"], state[f"{p}1.DenseReluDense.wo.weight"] = layer.ff.wi.weight, \
+            layer.ff.wo.weight
+        state[f"{p}1.layer_norm.weight"] = layer.norm2.weight
+    for i, layer in enumerate(model.decoder):
+        p = f"decoder.block.{i}.layer."
+        for name in "qkvo":
+            state[f"{p}0.SelfAttention.{name}.weight"] = getattr(layer.self_attn, name).weight
+            state[f"{p}1.EncDecAttention.{name}.weight"] = getattr(layer.cross_attn, name).weight
+        state[f"{p}0.layer_norm.weight"], state[f"{p}1.layer_norm.weight"] = layer.norm1.weight, layer.norm2.weight
+        state[f"{p}2.DenseReluDense.wi.weight"], state[f"{p}2.DenseReluDense.wo.weight"] = layer.ff.wi.weight, \
+            layer.ff.wo.weight
+        state[f"{p}2.layer_norm.weight"] = layer.norm3.weight
+    missing, unexpected = t5.load_state_dict({k: v.detach().clone() for k, v in state.items()}, strict=False)
+    if unexpected or [m for m in missing if "embed_tokens" not in m and "lm_head" not in m]:
+        raise RuntimeError(f"weight mapping incomplete: missing {missing}, unexpected {unexpected}")
+    return t5
+
+
+def hf_batch(vocab: SIDVocab, users, history, lengths, targets, pad_to: int | None = None):
+    """T5 inputs: [user token, SID tokens of each history item], padded; labels = the target's SID tokens."""
+    width = pad_to or int(lengths.max())
+    items = history[:, :width].long()
+    tokens = vocab.item_tokens[items.clamp(min=0)] * (items >= 0)[..., None]
+    input_ids = torch.cat([vocab.user_tokens(users)[:, None], tokens.reshape(len(users), -1)], 1)
+    attention = torch.cat([torch.ones_like(input_ids[:, :1]), (items >= 0).repeat_interleave(vocab.n_levels, 1)], 1)
+    labels = None if targets is None else vocab.item_tokens[targets.long()]
+    return input_ids, attention.long(), labels
+
+
+def _throughput(step, batches) -> float:
+    step(batches[0])  # warm-up (allocations, kernels) outside the clock
+    start = time.perf_counter()
+    for rows in batches[1:]:
+        step(rows)
+    return sum(len(rows) for rows in batches[1:]) / (time.perf_counter() - start)
+
+
+def run(split, table, n_batches: int = 12, n_users: int = 256, seed: int = 0, threads: int = 2) -> dict:
+    torch.set_num_threads(threads)
+    torch.manual_seed(seed)
+    vocab = SIDVocab(table)
+    trie = PrefixTrie(table.codes, table.vocab_sizes)
+    train = split.train
+    batches = length_batches(train.lengths, 256, np.random.default_rng(seed))[:n_batches + 1]
+    report = {"batch_size": 256, "timed_batches": n_batches, "levels": table.n_levels}
+
+    def train_ours(model):
+        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+
+        def step(rows):
+            users, history, lengths, targets = tensors(train, rows, "cpu")
+            loss = model.loss(users, history, lengths, targets)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        return step
+
+    model = Seq2SeqRecommender(vocab, ModelShape(), "sid_tokens").train()
+    report["ours_train_examples_per_s"] = _throughput(train_ours(model), batches)
+    item_sum = Seq2SeqRecommender(vocab, ModelShape(), "item_sum").train()
+    report["ours_item_sum_train_examples_per_s"] = _throughput(train_ours(item_sum), batches)
+
+    def train_hf(t5, pad_to):
+        optimizer = torch.optim.AdamW(t5.parameters(), lr=1e-3)
+
+        def step(rows):
+            users, history, lengths, targets = tensors(train, rows, "cpu")
+            input_ids, attention, labels = hf_batch(vocab, users, history, lengths, targets, pad_to)
+            loss = t5(input_ids=input_ids, attention_mask=attention, labels=labels).loss
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        return step
+
+    hf = hf_t5_like(Seq2SeqRecommender(vocab, ModelShape(), "sid_tokens")).train()
+    report["hf_t5_train_examples_per_s_same_batches"] = _throughput(train_hf(hf, None), batches)
+    report["hf_t5_train_examples_per_s_fixed_length"] = _throughput(train_hf(hf, split.config.max_history), batches)
+
+    # Decoding on one fixed model (the one trained above), copied into T5.
+    model.eval()
+    t5 = hf_t5_like(model).eval()
+    rows = np.argsort(split.test.lengths, kind="stable")[np.linspace(0, len(split.test) - 1, n_users).astype(int)]
+    users, history, lengths, _ = tensors(split.test, rows, "cpu")
+
+    def ours_decode(full_softmax):
+        out = []
+        for start in range(0, n_users, 128):
+            part = slice(start, start + 128)
+            out.append(beam_search(model, trie, users[part], history[part], lengths[part], beam=20, k=10,
+                                   full_softmax=full_softmax).items)
+        return torch.cat(out)
+
+    ours_decode(True)
+    start = time.perf_counter()
+    ours_items = ours_decode(True)
+    report["ours_beam_users_per_s"] = n_users / (time.perf_counter() - start)
+    start = time.perf_counter()
+    ours_decode(False)
+    report["ours_beam_users_per_s_level_softmax"] = n_users / (time.perf_counter() - start)
+
+    allowed = {}
+    for codes in vocab.item_tokens.tolist():
+        for depth in range(len(codes)):
+            allowed.setdefault(tuple(codes[:depth]), set()).add(codes[depth])
+    allowed = {prefix: sorted(tokens) for prefix, tokens in allowed.items()}
+    item_of = {tuple(codes): i for i, codes in enumerate(vocab.item_tokens.tolist())}
+
+    def prefix_allowed(batch_id, input_ids):  # what LETTER / LC-Rec pass to generate()
+        return allowed.get(tuple(input_ids.tolist()[1:]), [PAD])
+
+    hf_users = min(n_users, 64)  # generate() is slow: time it on every (n_users / 64)-th user, same length mix
+    pick = torch.arange(0, n_users, max(1, n_users // hf_users))[:hf_users]
+    input_ids, attention, _ = hf_batch(vocab, users[pick], history[pick], lengths[pick], None)
+    start = time.perf_counter()
+    hf_items = []
+    with torch.inference_mode():
+        for s in range(0, hf_users, 16):
+            out = t5.generate(input_ids=input_ids[s:s + 16], attention_mask=attention[s:s + 16], num_beams=20,
+                              num_return_sequences=10, max_new_tokens=table.n_levels,
+                              min_new_tokens=table.n_levels, do_sample=False, early_stopping=True,
+                              prefix_allowed_tokens_fn=prefix_allowed, length_penalty=0.0)
+            hf_items += [item_of.get(tuple(seq[1:]), -1) for seq in out.tolist()]
+    report["hf_generate_users_per_s"] = hf_users / (time.perf_counter() - start)
+    hf_items = torch.tensor(hf_items).view(hf_users, 10)
+    same = (hf_items == ours_items[pick]).all(1)
+    report["decoders_identical_top10_share"] = float(same.float().mean())
+    report["decoders_top10_overlap"] = float(np.mean([len(set(a) & set(b)) / 10 for a, b in
+                                                     zip(hf_items.tolist(), ours_items[pick].tolist())]))
+    report["train_speedup_same_batches"] = report["ours_train_examples_per_s"] / \
+        report["hf_t5_train_examples_per_s_same_batches"]
+    report["train_speedup_vs_fixed_length"] = report["ours_train_examples_per_s"] / \
+        report["hf_t5_train_examples_per_s_fixed_length"]
+    report["train_speedup_item_sum_vs_fixed_length"] = report["ours_item_sum_train_examples_per_s"] / \
+        report["hf_t5_train_examples_per_s_fixed_length"]
+    report["decode_speedup"] = report["ours_beam_users_per_s"] / report["hf_generate_users_per_s"]
+    report["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return report
