@@ -80,8 +80,19 @@ class Suite:
         """The plugin's Config with the suite's overrides and then the budget's applied, strictly checked."""
         spec = self.plugin_specs(kind)[name]
         cls = registry.get(kind, spec.plugin or name)
-        values = {**spec.config, **spec.budgets.get(budget, {})}
+        values = deep_merge(spec.config, spec.budgets.get(budget, {}))
         return build(cls.Config, values, f"{kind}.{name}.config")
+
+
+def deep_merge(base: Mapping, override: Mapping) -> dict:
+    """`override` on top of `base`, section by section (a budget's `train: {lr: ...}` keeps the rest)."""
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
 
 
 def suite_dir() -> Path:

@@ -4,13 +4,13 @@ every tokenizer. Defaults are TIGER's configuration (the `paper` budget); suites
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
-import numpy as np
-
-from bench.config import config_hash
+from bench.config import config_hash, to_dict
 from bench.recommender import FitInfo, Recommender, register_recommender
+from bench.seq2seq.config import ModelShape, TrainConfig
 
 
 @register_recommender("tiger")
@@ -19,59 +19,31 @@ class Tiger(Recommender):
 
     @dataclass(frozen=True)
     class Config:
-        # model (TIGER: 4 + 4 layers, 6 heads x 64, d_model 128, MLP 1024, dropout 0.1, 2000 user buckets)
-        encoder_layers: int = 4
-        decoder_layers: int = 4
-        d_model: int = 128
-        heads: int = 6
-        d_kv: int = 64
-        d_ff: int = 1024
-        dropout: float = 0.1
-        user_buckets: int = 2000
+        model: ModelShape = field(default_factory=ModelShape)
+        train: TrainConfig = field(default_factory=TrainConfig)
         encoder_input: Literal["sid_tokens", "item_sum"] = "sid_tokens"  # TIGER: every SID token of the history
-        # training (TIGER: batch 256, lr 0.01 with inverse square root decay, 200k steps)
-        batch_size: int = 256
-        lr: float = 0.01
-        weight_decay: float = 0.0
-        warmup_steps: int = 10_000
-        max_steps: int = 200_000
-        max_epochs: int = 1000
-        max_minutes: float = 0.0
-        eval_every_epochs: int = 1
-        eval_users: int = 0
-        patience: int = 10
-        grad_clip: float = 1.0
-        precision: Literal["auto", "fp32", "bf16"] = "auto"
-        # decoding
-        beam_size: int = 20
-        eval_batch_size: int = 256
+        user_buckets: int = 2000
         constrained: bool = True  # False: TIGER's free generation; invalid IDs are dropped and counted
 
     def fit(self, split, sids, seed):
         import torch
 
-        from bench.seq2seq.model import ModelShape, Seq2SeqRecommender
-        from bench.seq2seq.train import TrainConfig, train, use_bf16
+        from bench.seq2seq.model import Seq2SeqRecommender
+        from bench.seq2seq.train import train, use_bf16
         from bench.seq2seq.trie import PrefixTrie
         from bench.seq2seq.vocab import SIDVocab
 
-        c, device = self.config, self.context.device
+        config, device = self.config, self.context.device
         torch.set_num_threads(self.context.threads)
-        pick = lambda cls: cls(**{f.name: getattr(c, f.name) for f in fields(cls) if hasattr(c, f.name)})  # noqa: E731
-        self.train_config = pick(TrainConfig)
-        self.vocab = SIDVocab(sids, c.user_buckets).to(device)
+        self.vocab = SIDVocab(sids, config.user_buckets).to(device)
         self.trie = PrefixTrie(sids.codes, sids.vocab_sizes).to(device)
         torch.manual_seed(seed)
-        self.model = Seq2SeqRecommender(self.vocab, pick(ModelShape), c.encoder_input).to(device)
-        self.bf16 = use_bf16(c.precision, device)
-        checkpoint = None
-        if self.context.work_dir:
-            from pathlib import Path
-
-            checkpoint = Path(self.context.work_dir) / "tiger.pt"
-        state = train(self.model, self.trie, split.train, split.valid, self.train_config, seed, device, checkpoint,
-                      config_key=config_hash([self.config.__dict__, sids.hash(), seed]))
-        self.invalid = {"valid": 0, "test": 0}
+        self.model = Seq2SeqRecommender(self.vocab, config.model, config.encoder_input).to(device)
+        self.bf16 = use_bf16(config.train.precision, device)
+        checkpoint = Path(self.context.work_dir) / "tiger.pt" if self.context.work_dir else None
+        state = train(self.model, self.trie, split.train, split.valid, config.train, seed, device, checkpoint,
+                      config_key=config_hash([to_dict(config), sids.hash(), seed]))
+        self.last_invalid_share = 0.0
         return FitInfo(epochs=state.epoch, best_epoch=state.best_epoch, extra={
             "steps": state.step, "train_minutes": round(state.elapsed / 60, 2),
             "best_valid_ndcg@10_subset": round(state.best_score, 5), "precision": "bf16" if self.bf16 else "fp32",
@@ -80,12 +52,13 @@ class Tiger(Recommender):
     def recommend(self, examples, k):
         from bench.seq2seq.train import recommend
 
-        ranked, invalid = recommend(self.model, self.trie, examples, k, self.config.beam_size,
-                                    self.config.eval_batch_size, self.context.device, self.bf16,
-                                    constrained=self.config.constrained, progress="beam search")
+        train = self.config.train
+        ranked, invalid = recommend(self.model, self.trie, examples, k, train.beam_size, train.eval_batch_size,
+                                    self.context.device, self.bf16, constrained=self.config.constrained,
+                                    progress="beam search")
         self.last_invalid_share = invalid / max(1, len(examples) * k)
         return ranked
 
     def report(self) -> dict:
         return {"invalid_id_share": round(self.last_invalid_share, 5), "constrained": self.config.constrained,
-                "beam_size": self.config.beam_size, "encoder_input": self.config.encoder_input}
+                "beam_size": self.config.train.beam_size, "encoder_input": self.config.encoder_input}

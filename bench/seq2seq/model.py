@@ -8,28 +8,14 @@ encoder memory: cross-attention stacks their queries instead of copying the memo
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from bench.seq2seq.config import ModelShape
 from bench.seq2seq.vocab import PAD, SIDVocab
 
 NEG = -1e9  # additive mask value (finite: rows that mask everything stay NaN-free)
-
-
-@dataclass(frozen=True)
-class ModelShape:
-    encoder_layers: int = 4
-    decoder_layers: int = 4
-    d_model: int = 128
-    heads: int = 6
-    d_kv: int = 64
-    d_ff: int = 1024
-    dropout: float = 0.1
-    position_buckets: int = 32
-    max_distance: int = 128
 
 
 class _DropoutFn(torch.autograd.Function):

@@ -17,26 +17,9 @@ from bench.metrics import per_user_metrics
 from bench.progress import bar, log
 from bench.protocol import Examples
 from bench.seq2seq.beam import beam_search
+from bench.seq2seq.config import TrainConfig
 from bench.seq2seq.model import Seq2SeqRecommender
 from bench.seq2seq.trie import PrefixTrie
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    batch_size: int = 256
-    lr: float = 0.01
-    weight_decay: float = 0.0
-    warmup_steps: int = 10_000
-    max_steps: int = 200_000
-    max_epochs: int = 1000
-    max_minutes: float = 0.0  # 0: no time limit
-    eval_every_epochs: int = 1
-    eval_users: int = 0  # validation users for early stopping (0: all); a fixed random subset otherwise
-    patience: int = 10  # evaluations without improvement before stopping
-    beam_size: int = 20
-    eval_batch_size: int = 256
-    grad_clip: float = 1.0
-    precision: str = "auto"  # auto: bf16 autocast on CUDA and on CPUs with native bf16; fp32 otherwise
 
 
 def use_bf16(precision: str, device: str) -> bool:

@@ -1,7 +1,6 @@
 """Every registered tokenizer passes the plugin contract (the checks of `python -m bench check tokenizer`)."""
 
 import re
-from pathlib import Path
 
 import pytest
 

@@ -1,6 +1,5 @@
 """The whole path on the synthetic `tiny` suite: run, records, resume, leaderboard."""
 
-import json
 import os
 from pathlib import Path
 
@@ -18,8 +17,9 @@ def test_tiny_suite_end_to_end(tmp_path):
     first = run_cli("run", "--suite", "tiny", "--budget", "smoke", "--device", "cpu")
     assert first.returncode == 0, first.stderr
     paths = records.find_records(results(tmp_path), "tiny")
+    systems = ("popularity", "random", "random+tiger", "title+tiger")
     assert [p.relative_to(results(tmp_path)).as_posix() for p in paths] == [
-        f"runs/tiny/smoke/{system}/seed{seed}.json" for system in ("popularity", "random") for seed in (0, 1)]
+        f"runs/tiny/smoke/{system}/seed{seed}.json" for system in systems for seed in (0, 1)]
     by_system = {}
     for path in paths:
         record = records.read_record(path)  # validates against the JSON Schema
@@ -27,8 +27,12 @@ def test_tiny_suite_end_to_end(tmp_path):
         assert len(per_user["users"]) == record["per_user"]["users"] == 300
         assert np.isclose(per_user["test.ndcg@10"].mean(), record["metrics"]["test"]["ndcg@10"])
         assert record["dataset"]["files"] and record["provenance"]["packages"]["numpy"]
-        assert record["seeds"] == {"run": record["recommender"]["seed"], "tokenizer": None,
-                                   "recommender": record["recommender"]["seed"]}
+        seed = record["recommender"]["seed"]
+        uses_sids = "+" in record["system"]
+        assert record["seeds"] == {"run": seed, "tokenizer": seed if uses_sids else None, "recommender": seed}
+        if uses_sids:
+            assert record["tokenizer"]["diagnostics"]["n_items"] == 120
+            assert record["training"]["epochs"] == 2 and record["training"]["invalid_id_share"] == 0
         by_system.setdefault(record["system"], []).append(record["metrics"]["test"]["ndcg@10"])
     # popularity is deterministic across seeds; the synthetic data is skewed, so it beats chance
     assert by_system["popularity"][0] == by_system["popularity"][1]
@@ -37,7 +41,7 @@ def test_tiny_suite_end_to_end(tmp_path):
 
     before = {p: p.read_bytes() for p in paths}
     again = run_cli("run", "--suite", "tiny", "--budget", "smoke", "--device", "cpu")
-    assert again.returncode == 0 and again.stderr.count("record exists, skipped") == 4
+    assert again.returncode == 0 and again.stderr.count("record exists, skipped") == 8
     assert {p: p.read_bytes() for p in paths} == before
 
     changed = run_cli("run", "--suite", "tiny", "--budget", "smoke", "--device", "cpu", "--recommenders",
@@ -47,7 +51,8 @@ def test_tiny_suite_end_to_end(tmp_path):
 
 
 def test_leaderboard_regenerates_identically_and_detects_edits(tmp_path):
-    assert run_cli("run", "--suite", "tiny", "--budget", "smoke", "--device", "cpu").returncode == 0
+    assert run_cli("run", "--suite", "tiny", "--budget", "smoke", "--device", "cpu", "--recommenders",
+                   "popularity,random").returncode == 0
     board = run_cli("leaderboard", "--suite", "tiny")
     assert board.returncode == 0, board.stderr
     md = results(tmp_path) / "leaderboards" / "tiny.md"

@@ -1,9 +1,6 @@
 """Every malformed input gets an error naming the file, the line and what is wrong."""
 
-import gzip
-import json
 
-import numpy as np
 import pytest
 
 from bench.data import BundledDataset, load_dataset

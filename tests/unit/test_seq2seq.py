@@ -106,7 +106,7 @@ def toy_examples(n=300, n_items=40, seed=0):
 def test_training_learns_and_resumes_exactly(tmp_path):
     table = random_table()
     examples = toy_examples(n_items=table.n_items)
-    config = TrainConfig(batch_size=32, lr=0.003, warmup_steps=5, max_epochs=4, beam_size=5, patience=100)
+    config = TrainConfig(batch_size=32, lr=0.01, warmup_steps=5, max_epochs=4, beam_size=5, patience=100)
     shape = ModelShape(encoder_layers=1, decoder_layers=1, d_model=32, heads=2, d_kv=16, d_ff=64, dropout=0.1)
 
     def fresh():
@@ -129,3 +129,24 @@ def test_training_learns_and_resumes_exactly(tmp_path):
     assert state2.epoch == 4 and [h["epoch"] for h in state2.history] == [1, 2, 3, 4]
     for (name, a), b in zip(straight.state_dict().items(), resumed.state_dict().values()):
         assert torch.allclose(a, b, atol=1e-6), name
+
+
+def test_hugging_face_t5_with_our_weights_computes_the_same_function():
+    """The perf benchmark compares against T5 on equal terms: same architecture, same outputs."""
+    from bench.perf import hf_batch, hf_t5_like
+
+    table = random_table()
+    vocab = SIDVocab(table, user_buckets=8)
+    torch.manual_seed(0)
+    model = Seq2SeqRecommender(vocab, SMALL).eval()
+    t5 = hf_t5_like(model).eval()
+    users, history, lengths = histories(5, table.n_items)
+    targets = torch.arange(5)
+    input_ids, attention, labels = hf_batch(vocab, users, history, lengths, targets)
+    with torch.no_grad():
+        theirs = t5(input_ids=input_ids, attention_mask=attention, labels=labels).logits
+        memory, memory_mask = model.encode(users, history, lengths)
+        tokens = vocab.item_tokens[targets]
+        hidden = model.decode(torch.cat([torch.ones_like(tokens[:, :1]), tokens[:, :-1]], 1), memory, memory_mask)
+        ours = hidden @ model.embed.weight.T
+    assert torch.allclose(ours, theirs, atol=1e-4)
