@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +20,7 @@ from bench.paths import results_dir as default_results_dir
 from bench.metrics import check_ranked, mean_metrics, per_user_metrics
 from bench.progress import format_duration, log, stage
 from bench.protocol import Split, make_split
-from bench.provenance import provenance
+from bench.provenance import git_state, provenance
 from bench.recommender import RunContext
 from bench.sids import fit_table
 from bench.suites import Suite
@@ -167,6 +168,7 @@ def run_job(job: Job, suite: Suite, budget: str, device: str, dataset: Dataset, 
     per_user.update({f"valid.{name}": values for name, values in valid.items()})
     per_user.update({f"test.{name}": values for name, values in test.items()})
     records.write_run(path, record, per_user)
+    shutil.rmtree(work_dir, ignore_errors=True)  # checkpoints only matter until the record exists
     return path, record
 
 
@@ -174,6 +176,7 @@ def run_suite(suite: Suite, options: RunOptions) -> list[Path]:
     if options.budget != "auto":
         resolve_budget(options.budget, "cpu")  # a wrong budget fails before anything slow happens
     jobs = plan(suite, options)
+    git_state()  # the code as it is now, at the start: later edits to the checkout do not change the records
     device = resolve_device(options.device)
     budget = resolve_budget(options.budget, device)
     results_dir = Path(options.results_dir) if options.results_dir else default_results_dir()
