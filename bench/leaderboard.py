@@ -42,6 +42,16 @@ def _cell(values: list[float]) -> str:
     return f"{np.mean(values):.4f} ± {np.std(values, ddof=1):.4f}"
 
 
+def _setup(record: dict) -> str:
+    """What a reader must know to compare a generative system: encoder input, beam, constraint, epochs."""
+    training = record["training"]
+    if "encoder_input" not in training:
+        return ""
+    constraint = "constrained" if training.get("constrained", True) else "unconstrained"
+    return (f"{training['encoder_input']}, beam {training['beam_size']}, {constraint}, "
+            f"{training['epochs']} epochs")
+
+
 def build_tables(suite_name: str, version: int, results: Path, data_files: dict | None,
                  reference: str | None) -> tuple[str, str, list[str]]:
     """(markdown, csv, excluded) for every budget with records."""
@@ -64,6 +74,7 @@ def build_tables(suite_name: str, version: int, results: Path, data_files: dict 
                 base = means[ref]["ndcg@10"]
                 row.append("—" if system == ref or base == 0 else f"{means[system]['ndcg@10'] / base - 1:+.1%}")
             row.append(f"{np.mean([r['timing']['fit_s'] for r in recs]):.1f}")
+            row.append(_setup(recs[0]))
             table.append(row)
             rows_csv.append({"budget": budget, "system": system, "seeds": len(recs),
                              **{f"{m}_mean": round(means[system][m], 6) for m in METRICS},
@@ -73,7 +84,7 @@ def build_tables(suite_name: str, version: int, results: Path, data_files: dict 
         headers = ["system", "seeds", "R@5", "N@5", "R@10", "N@10"]
         if ref:
             headers.append(f"Δ N@10 vs {ref}")
-        headers.append("fit s")
+        headers += ["fit s", "setup"]
         any_record = next(iter(next(iter(systems.values()))))
         protocol = any_record["protocol"]
         dataset = any_record["dataset"]
