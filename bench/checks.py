@@ -74,7 +74,7 @@ def check_tokenizer(name: str, overrides: dict | None = None, cache: Cache | Non
 def run_checks(name: str, overrides: dict | None = None) -> bool:
     try:
         results = check_tokenizer(name, overrides)
-    except (BenchError, PluginError):
+    except BenchError:
         raise
     except Exception as err:  # a contract failure of the plugin itself, named as such
         raise PluginError(f"tokenizer '{name}' failed while being checked: {type(err).__name__}: {err}") from err

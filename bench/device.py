@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import random
 import sys
 
@@ -40,7 +39,6 @@ def seed_everything(seed: int) -> None:
     """Seed Python, numpy's global generator and torch (when loaded); plugins also get the seed explicitly."""
     random.seed(seed)
     np.random.seed(seed % 2**32)
-    os.environ["PYTHONHASHSEED"] = str(seed)
     if "torch" in sys.modules:
         import torch
 
