@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
 from bench.errors import BenchError
@@ -103,6 +102,8 @@ def _parser() -> argparse.ArgumentParser:
     tokenize.add_argument("--tokenizers", type=_csv(str), help="only these tokenizers of the suite")
     tokenize.add_argument("--seeds", type=_csv(int), help="comma-separated seeds (default: the suite's first)")
     tokenize.add_argument("--device", default="auto")
+    tokenize.add_argument("--budget", default="cpu", choices=["smoke", "cpu", "paper"],
+                          help="whose tokenizer settings to use (default: cpu)")
     tokenize.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     tokenize.add_argument("--results-dir", type=Path)
 
@@ -323,12 +324,12 @@ def cmd_tokenize(args) -> int:
     from bench.paths import results_dir
     from bench.progress import stage
     from bench.protocol import make_split
-    from bench.runner import _narrow
+    from bench.runner import narrow
     from bench.sids import fit_table
     from bench.suites import load_suite
 
     suite = load_suite(args.suite, parse_set(args.set))
-    names = _narrow(list(suite.tokenizers), args.tokenizers, "tokenizers")
+    names = narrow(list(suite.tokenizers), args.tokenizers, "tokenizers")
     if not names:
         raise BenchError(f"suite {suite.name} has no tokenizers")
     seeds = args.seeds or suite.seeds[:1]
@@ -340,7 +341,7 @@ def cmd_tokenize(args) -> int:
         for seed in seeds:
             with stage(f"tokenizer {name} seed {seed}") as info:
                 fitted = fit_table(name, suite.plugin_name("tokenizers", name),
-                                   suite.plugin_config("tokenizers", name, "cpu"), seed, dataset, split,
+                                   suite.plugin_config("tokenizers", name, args.budget), seed, dataset, split,
                                    suite.features, device)
                 info.done = "from cache" if fitted.info["cache_hit"] else f"fitted in {fitted.info['fit_s']:.1f}s"
             out = (args.results_dir or results_dir()) / "tokenizers" / suite.name / name / f"seed{seed}.json"
@@ -362,91 +363,36 @@ def cmd_tokenize(args) -> int:
     return 0
 
 
-def cmd_perf_recommender(args) -> int:
+def cmd_perf(args) -> int:
     from bench import perf
     from bench.data import load_dataset
     from bench.io import atomic_write_json
     from bench.paths import results_dir
     from bench.protocol import make_split
     from bench.provenance import provenance
-    from bench.sids import fit_table
-    from bench.suites import load_suite
 
-    suite = load_suite(args.suite)
-    dataset = load_dataset(suite.dataset)
-    split = make_split(dataset, suite.protocol)
-    fitted = fit_table(args.tokenizer, suite.plugin_name("tokenizers", args.tokenizer),
-                       suite.plugin_config("tokenizers", args.tokenizer, "cpu"), 0, dataset, split, suite.features)
-    report = {"benchmark": "recommender", "suite": suite.name, "tokenizer": args.tokenizer,
-              **perf.run(split, fitted.table, n_batches=args.batches, n_users=args.users),
-              "provenance": provenance("cpu")}
-    out = (args.results_dir or results_dir()) / "perf" / "recommender.json"
+    if args.what == "data":
+        report = {"benchmark": "data", "dataset": args.dataset, **perf.run_data(args.dataset)}
+    else:
+        from bench.sids import fit_table
+        from bench.suites import load_suite
+
+        suite = load_suite(args.suite)
+        dataset = load_dataset(suite.dataset)
+        split = make_split(dataset, suite.protocol)
+        fitted = fit_table(args.tokenizer, suite.plugin_name("tokenizers", args.tokenizer),
+                           suite.plugin_config("tokenizers", args.tokenizer, "cpu"), 0, dataset, split,
+                           suite.features)
+        report = {"benchmark": "recommender", "suite": suite.name, "tokenizer": args.tokenizer,
+                  **perf.run(split, fitted.table, n_batches=args.batches, n_users=args.users)}
+    report["provenance"] = provenance("cpu")
+    out = (args.results_dir or results_dir()) / "perf" / f"{args.what}.json"
     atomic_write_json(out, report)
     for key, value in report.items():
         if key != "provenance":
             print(f"{key:45s} {value:,.3f}" if isinstance(value, float) else f"{key:45s} {value}")
     print(f"wrote {out}")
     return 0
-
-
-def cmd_perf(args) -> int:
-    if args.what == "recommender":
-        return cmd_perf_recommender(args)
-    import resource
-
-    import numpy as np
-
-    from bench.data import load_dataset
-    from bench.io import atomic_write_json
-    from bench.metrics import per_user_metrics
-    from bench.paths import results_dir
-    from bench.protocol import make_split
-    from bench.provenance import provenance
-
-    report = {"benchmark": "data", "dataset": args.dataset}
-    start = time.perf_counter()
-    dataset = load_dataset(args.dataset)
-    report["load_validate_s"] = time.perf_counter() - start
-    start = time.perf_counter()
-    split = make_split(dataset)
-    report["split_s"] = time.perf_counter() - start
-    report["train_examples"] = len(split.train)
-    start = time.perf_counter()
-    reference = _split_per_user_loop(dataset, split.config.max_history)
-    report["split_reference_loop_s"] = time.perf_counter() - start
-    if not (np.array_equal(reference[0], split.train.history) and np.array_equal(reference[1], split.train.targets)):
-        raise BenchError("perf: the vectorised split and the per-user reference loop disagree")
-    report["split_speedup_vs_loop"] = report["split_reference_loop_s"] / report["split_s"]
-    rng = np.random.default_rng(0)
-    ranked = np.argsort(rng.random((len(split.test), 200), dtype=np.float32), axis=1)[:, :10]
-    start = time.perf_counter()
-    for _ in range(10):
-        per_user_metrics(ranked, split.test.targets, (5, 10))
-    report["metrics_users_per_s"] = 10 * len(split.test) / (time.perf_counter() - start)
-    report["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    report["provenance"] = provenance("cpu")
-    out = (args.results_dir or results_dir()) / "perf" / "data.json"
-    atomic_write_json(out, report)
-    for key in ("load_validate_s", "split_s", "split_reference_loop_s", "split_speedup_vs_loop", "train_examples",
-                "metrics_users_per_s", "peak_rss_mb"):
-        value = report[key]
-        print(f"{key:22s} {value:,.3f}" if isinstance(value, float) else f"{key:22s} {value:,}")
-    print(f"wrote {out}")
-    return 0
-
-
-def _split_per_user_loop(dataset, width: int):
-    """The obvious per-user Python loop building training examples: the reference `perf data` compares with."""
-    import numpy as np
-
-    histories, targets = [], []
-    for user in range(dataset.n_users):
-        train = dataset.sequence(user)[:-2].tolist()
-        for j in range(1, len(train)):
-            window = train[max(0, j - width):j]
-            histories.append(window + [-1] * (width - len(window)))
-            targets.append(train[j])
-    return np.array(histories, dtype=np.int32).reshape(-1, width), np.array(targets, dtype=np.int32)
 
 
 COMMANDS = {"run": cmd_run, "data": cmd_data, "ls": cmd_ls, "leaderboard": cmd_leaderboard, "check": cmd_check,

@@ -1,4 +1,4 @@
-"""`python -m bench perf recommender`: our encoder-decoder against what users would otherwise reach for,
+"""Speed benchmarks. `perf data`: loading, the split, metrics. `perf recommender`: our encoder-decoder against what users would otherwise reach for,
 Hugging Face `T5ForConditionalGeneration` of the same size, measured in one run on the same data.
 
 Training: examples/s on the same length-bucketed batches, and on fixed-length batches padded to 20 items
@@ -20,6 +20,48 @@ from bench.seq2seq.model import ModelShape, Seq2SeqRecommender
 from bench.seq2seq.train import length_batches, tensors
 from bench.seq2seq.trie import PrefixTrie
 from bench.seq2seq.vocab import BOS, PAD, SIDVocab
+
+
+def split_per_user_loop(dataset, width: int):
+    """The obvious per-user Python loop building training examples: what `perf data` compares the split with."""
+    histories, targets = [], []
+    for user in range(dataset.n_users):
+        train = dataset.sequence(user)[:-2].tolist()
+        for j in range(1, len(train)):
+            window = train[max(0, j - width):j]
+            histories.append(window + [-1] * (width - len(window)))
+            targets.append(train[j])
+    return np.array(histories, dtype=np.int32).reshape(-1, width), np.array(targets, dtype=np.int32)
+
+
+def run_data(name: str) -> dict:
+    """Load + validate, vectorised split against the per-user loop (same output checked), metric throughput."""
+    from bench.data import load_dataset
+    from bench.errors import BenchError
+    from bench.metrics import per_user_metrics
+    from bench.protocol import make_split
+
+    report = {}
+    start = time.perf_counter()
+    dataset = load_dataset(name)
+    report["load_validate_s"] = time.perf_counter() - start
+    start = time.perf_counter()
+    split = make_split(dataset)
+    report["split_s"] = time.perf_counter() - start
+    report["train_examples"] = len(split.train)
+    start = time.perf_counter()
+    history, targets = split_per_user_loop(dataset, split.config.max_history)
+    report["split_reference_loop_s"] = time.perf_counter() - start
+    if not (np.array_equal(history, split.train.history) and np.array_equal(targets, split.train.targets)):
+        raise BenchError("perf: the vectorised split and the per-user reference loop disagree")
+    report["split_speedup_vs_loop"] = report["split_reference_loop_s"] / report["split_s"]
+    ranked = np.argsort(np.random.default_rng(0).random((len(split.test), 200), dtype=np.float32), axis=1)[:, :10]
+    start = time.perf_counter()
+    for _ in range(10):
+        per_user_metrics(ranked, split.test.targets, (5, 10))
+    report["metrics_users_per_s"] = 10 * len(split.test) / (time.perf_counter() - start)
+    report["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return report
 
 
 def hf_t5_like(model: Seq2SeqRecommender):

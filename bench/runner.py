@@ -49,7 +49,7 @@ class Job:
         return f"{self.tokenizer}+{self.recommender}" if self.tokenizer else self.recommender
 
 
-def _narrow(names: list[str], wanted: tuple[str, ...] | None, what: str) -> list[str]:
+def narrow(names: list[str], wanted: tuple[str, ...] | None, what: str) -> list[str]:
     if wanted is None:
         return names
     for name in wanted:
@@ -60,8 +60,8 @@ def _narrow(names: list[str], wanted: tuple[str, ...] | None, what: str) -> list
 
 def plan(suite: Suite, options: RunOptions) -> list[Job]:
     """Every (recommender, tokenizer, seed) the options select; SID recommenders pair with each tokenizer."""
-    recommenders = _narrow(list(suite.recommenders), options.recommenders, "recommenders")
-    tokenizers = _narrow(list(suite.tokenizers), options.tokenizers, "tokenizers")
+    recommenders = narrow(list(suite.recommenders), options.recommenders, "recommenders")
+    tokenizers = narrow(list(suite.tokenizers), options.tokenizers, "tokenizers")
     seeds = list(options.seeds) if options.seeds is not None else list(suite.seeds)
     jobs = []
     for name in recommenders:
