@@ -15,9 +15,9 @@ from bench.config import config_hash, to_dict
 from bench.data import Dataset, load_dataset
 from bench.device import resolve_budget, resolve_device, seed_everything
 from bench.errors import ConfigError, did_you_mean
+from bench.metrics import check_ranked, mean_metrics, per_user_metrics
 from bench.paths import cache_dir
 from bench.paths import results_dir as default_results_dir
-from bench.metrics import check_ranked, mean_metrics, per_user_metrics
 from bench.progress import format_duration, log, stage
 from bench.protocol import Split, make_split
 from bench.provenance import git_state, provenance
@@ -135,6 +135,8 @@ def run_job(job: Job, suite: Suite, budget: str, device: str, dataset: Dataset, 
         tokenizer_info = {k: fitted.info[k] for k in ("name", "plugin", "version", "config", "config_hash", "seed",
                                                        "sid_table_hash", "diagnostics", "features", "fit_s")}
         tokenizer_info["source"] = fitted.info["source"]
+        if "fit_report" in fitted.info:
+            tokenizer_info["fit_report"] = fitted.info["fit_report"]
     seed_everything(job.seed)
     work_dir = cache_dir() / "work" / run_id
     model = rec_cls(rec_config, RunContext(device=device, budget=budget, work_dir=str(work_dir),

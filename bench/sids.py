@@ -42,13 +42,17 @@ def fit_table(name: str, plugin: str, config, seed: int, dataset, split, feature
     def compute():
         seed_everything(seed)
         start = time.perf_counter()
-        table = cls(config, device=device).fit(inputs, seed)
+        tokenizer = cls(config, device=device)
+        table = tokenizer.fit(inputs, seed)
         fit_s = time.perf_counter() - start
         if not isinstance(table, SIDTable):
             raise TypeError(f"tokenizer '{plugin}' returned {type(table).__name__}, not a SIDTable")
         if table.n_items != dataset.n_items:
             raise ValueError(f"tokenizer '{plugin}' gave {table.n_items} IDs for {dataset.n_items} items")
-        return {"table": np.frombuffer(table.to_bytes(), dtype=np.uint8)}, {"fit_s": round(fit_s, 3)}
+        meta = {"fit_s": round(fit_s, 3)}
+        if tokenizer.report():
+            meta["fit_report"] = tokenizer.report()
+        return {"table": np.frombuffer(table.to_bytes(), dtype=np.uint8)}, meta
 
     if reuse_table:
         arrays, meta, hit = cache.get_or_compute("sid_table", STAGE_VERSION, key_inputs, compute)
@@ -60,4 +64,6 @@ def fit_table(name: str, plugin: str, config, seed: int, dataset, split, feature
             "config_hash": config_hash(config), "seed": seed, "source": registry.source_of("tokenizers", plugin),
             "features": feature_info, "fit_s": meta["fit_s"], "cache_hit": hit, "sid_table_hash": table.hash(),
             "diagnostics": diagnose(table, categories)}
+    if "fit_report" in meta:
+        info["fit_report"] = meta["fit_report"]
     return FittedTable(table, info)

@@ -159,7 +159,7 @@ class SIDTable:
         atomic_write_bytes(Path(path), self.to_bytes())
 
     @classmethod
-    def load(cls, path_or_bytes) -> "SIDTable":
+    def load(cls, path_or_bytes) -> SIDTable:
         source = io.BytesIO(path_or_bytes) if isinstance(path_or_bytes, bytes) else path_or_bytes
         with np.load(source, allow_pickle=False) as data:
             meta = json.loads(str(data["meta"]))
@@ -176,17 +176,23 @@ class ItemTokenizer:
     name: ClassVar[str] = "?"
     version: ClassVar[int] = 1
     needs: ClassVar[tuple[str, ...]] = ()
+    # Config overrides for `python -m bench check tokenizer` on its 300-item catalogue (e.g. fewer epochs).
+    check_overrides: ClassVar[dict] = {}
 
     @dataclass(frozen=True)
     class Config:
         pass
 
-    def __init__(self, config: "ItemTokenizer.Config", device: str = "cpu"):
+    def __init__(self, config: ItemTokenizer.Config, device: str = "cpu"):
         self.config = config
         self.device = device
 
     def fit(self, inputs: TokenizerInputs, seed: int) -> SIDTable:
         raise NotImplementedError
+
+    def report(self) -> dict:
+        """What fitting wants kept in the record (epochs, why training stopped, ...); JSON-serialisable."""
+        return {}
 
 
 def register_tokenizer(name: str):

@@ -17,7 +17,7 @@ def test_tiny_suite_end_to_end(tmp_path):
     first = run_cli("run", "--suite", "tiny", "--budget", "smoke", "--device", "cpu")
     assert first.returncode == 0, first.stderr
     paths = records.find_records(results(tmp_path), "tiny")
-    systems = ("popularity", "random", "random+tiger", "title+tiger")
+    systems = ("popularity", "random", "random+tiger", "rqvae+tiger", "title+tiger")
     assert [p.relative_to(results(tmp_path)).as_posix() for p in paths] == [
         f"runs/tiny/smoke/{system}/seed{seed}.json" for system in systems for seed in (0, 1)]
     by_system = {}
@@ -33,6 +33,8 @@ def test_tiny_suite_end_to_end(tmp_path):
         if uses_sids:
             assert record["tokenizer"]["diagnostics"]["n_items"] == 120
             assert record["training"]["epochs"] == 2 and record["training"]["invalid_id_share"] == 0
+        if record["tokenizer"] and record["tokenizer"]["plugin"] == "rqvae":
+            assert record["tokenizer"]["fit_report"]["epochs"] == 30
         by_system.setdefault(record["system"], []).append(record["metrics"]["test"]["ndcg@10"])
     # popularity is deterministic across seeds; the synthetic data is skewed, so it beats chance
     assert by_system["popularity"][0] == by_system["popularity"][1]
@@ -41,7 +43,7 @@ def test_tiny_suite_end_to_end(tmp_path):
 
     before = {p: p.read_bytes() for p in paths}
     again = run_cli("run", "--suite", "tiny", "--budget", "smoke", "--device", "cpu")
-    assert again.returncode == 0 and again.stderr.count("record exists, skipped") == 8
+    assert again.returncode == 0 and again.stderr.count("record exists, skipped") == len(paths) == 10
     assert {p: p.read_bytes() for p in paths} == before
 
     changed = run_cli("run", "--suite", "tiny", "--budget", "smoke", "--device", "cpu", "--recommenders",
