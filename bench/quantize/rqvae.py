@@ -187,6 +187,21 @@ def _reset_dead_codes(model: RQVAE, x: torch.Tensor, generator: torch.Generator)
     return reset
 
 
+class Plateau:
+    """Counts epochs since the loss last fell 1% below its reference; the reference moves only on such a gain,
+    so a slow steady decline (0.2% an epoch) is not mistaken for a plateau."""
+
+    def __init__(self, tolerance: float = 0.01):
+        self.tolerance, self.reference, self.stale = tolerance, math.inf, 0
+
+    def update(self, loss: float) -> int:
+        if loss < self.reference * (1 - self.tolerance):
+            self.reference, self.stale = loss, 0
+        else:
+            self.stale += 1
+        return self.stale
+
+
 def fit_rqvae(embeddings: np.ndarray, codebook_sizes: tuple[int, ...], seed: int, training: RQVAETraining,
               hidden: tuple[int, ...] = (512, 256, 128), latent_dim: int = 32, dropout: float = 0.0,
               terms: tuple[LossTerm, ...] = (), device: str = "cpu") -> RQVAEResult:
@@ -204,7 +219,7 @@ def fit_rqvae(embeddings: np.ndarray, codebook_sizes: tuple[int, ...], seed: int
     _init_codebooks(model, x, seed)
     optimizer = _optimizer([*model.parameters(), *terms.parameters()], training)
     start = time.perf_counter()
-    best, stale, history, stop, epoch = math.inf, 0, [], "epochs", 0
+    plateau, stale, history, stop, epoch = Plateau(), 0, [], "epochs", 0
     for epoch in range(1, training.epochs + 1):
         model.train()
         totals: dict[str, float] = {}
@@ -226,8 +241,7 @@ def fit_rqvae(embeddings: np.ndarray, codebook_sizes: tuple[int, ...], seed: int
             raise PluginError(f"RQ-VAE loss became non-finite at epoch {epoch} ({totals}); lower the learning rate")
         reset = _reset_dead_codes(model, x, generator) if training.reset_dead_codes else 0
         total = totals["reconstruction"] + totals["codebook"] + training.beta * totals["commitment"]
-        stale = 0 if total < best * 0.99 else stale + 1
-        best = min(best, total)
+        stale = plateau.update(total)
         out_of_time = training.max_minutes and time.perf_counter() - start > 60 * training.max_minutes
         last = epoch == training.epochs or out_of_time
         if epoch == 1 or epoch % training.log_every == 0 or last or (training.patience and stale >= training.patience):

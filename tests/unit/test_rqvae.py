@@ -6,7 +6,7 @@ import torch
 
 from bench.errors import PluginError
 from bench.quantize.contrastive import InfoNCE, info_nce
-from bench.quantize.rqvae import RQVAE, LossTerm, fit_rqvae, usage_and_entropy
+from bench.quantize.rqvae import RQVAE, LossTerm, Plateau, fit_rqvae, usage_and_entropy
 from bench.quantize.rqvae_config import RQVAETraining
 
 
@@ -116,3 +116,10 @@ def test_bad_input_and_divergence_raise_clear_errors():
 def test_usage_and_entropy():
     usage, entropy = usage_and_entropy(np.array([[0, 0], [1, 0], [2, 0], [3, 0]]), (4, 2))
     assert usage == [1.0, 0.5] and entropy == [1.0, 0.0]
+
+
+def test_a_slow_steady_decline_is_not_a_plateau():
+    slow = Plateau()
+    assert max(slow.update(1.0 * 0.998**epoch) for epoch in range(200)) < 6
+    flat = Plateau()
+    assert [flat.update(loss) for loss in (1.0, 0.999, 0.998, 0.9975)] == [0, 1, 2, 3]
