@@ -16,6 +16,7 @@ class RQVAETokenizer(ItemTokenizer):
     AdamW rather than TIGER's Adagrad (see RQVAETraining). Training stops at the budget, or once every level
     uses 80% of its codes and the loss has stalled for `train.patience` epochs."""
 
+    version = 2  # 2: the plateau rule no longer stops on a slow steady decline
     needs = ("text_embeddings",)
     check_overrides = {"codebook_size": 16, "train": {"epochs": 30}}
 
