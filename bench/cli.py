@@ -1,4 +1,4 @@
-"""Command line: python -m bench {run, data, ls, leaderboard, check, perf}."""
+"""Command line: python -m bench {run, sweep, data, ls, leaderboard, check, tokenize, perf}."""
 
 from __future__ import annotations
 
@@ -15,6 +15,12 @@ EXAMPLES = {
   python -m bench run --suite amazon-beauty --recommenders popularity --seeds 0
   python -m bench run --suite tiny --budget smoke --set protocol.max_history=50 --dry-run
   python -m bench run --suite amazon-beauty --dataset-path ~/data/my-shop""",
+    "sweep": """examples:
+  python -m bench sweep --suite amazon-beauty --tokenizer rqvae --recommender tiger --trials 20
+  python -m bench sweep --suite amazon-beauty --recommender sasrec --trials 20 --budget cpu
+  python -m bench sweep --suite S --tokenizer T --trials 50 --storage postgresql://user@host/db --study S-T
+      (run the same command on every machine: the workers share the study; 50 trials in total)
+  python -m bench sweep --suite amazon-beauty --tokenizer rqvae --recommender tiger --freeze""",
     "data": """examples:
   python -m bench data stats amazon-beauty
   python -m bench data stats ~/data/my-shop        (a folder in the documented format)
@@ -76,6 +82,22 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--results-dir", type=Path, help="where records go (default: results/ in the checkout)")
     run.add_argument("--force", action="store_true", help="rerun jobs that already have a record")
     run.add_argument("--dry-run", action="store_true", help="print the resolved config and the jobs, run nothing")
+
+    sweep = command("sweep", "tune a (tokenizer, recommender) pair with Optuna on validation NDCG@10; "
+                             "--freeze keeps the best")
+    sweep.add_argument("--suite", required=True)
+    sweep.add_argument("--tokenizer", help="a tokenizer of the suite (for recommenders that use SIDs)")
+    sweep.add_argument("--recommender", default="tiger", help="a recommender of the suite (default: tiger)")
+    sweep.add_argument("--trials", type=int, default=20,
+                       help="finished trials wanted in the study, all workers together")
+    sweep.add_argument("--storage", help="Optuna storage URL (default: sqlite file results/sweeps/studies.db)")
+    sweep.add_argument("--study", help="study name (default: SUITE.SYSTEM.BUDGET)")
+    sweep.add_argument("--budget", default="auto", help="smoke, cpu, paper, or auto")
+    sweep.add_argument("--device", default="auto")
+    sweep.add_argument("--seed", type=int, default=0, help="the TPE sampler's seed")
+    sweep.add_argument("--results-dir", type=Path)
+    sweep.add_argument("--freeze", action="store_true",
+                       help="run nothing; write the study's best settings to suites/tuned/SUITE/SYSTEM.BUDGET.yaml")
 
     data = command("data", "inspect and validate datasets")
     data.add_argument("action", choices=["stats", "validate"])
@@ -256,6 +278,41 @@ def cmd_ls(args) -> int:
     return 0
 
 
+def cmd_sweep(args) -> int:
+    from bench import registry
+    from bench.device import resolve_budget, resolve_device
+    from bench.errors import ConfigError, did_you_mean
+    from bench.suites import load_suite
+    from bench.sweep import SweepTarget, freeze, run_sweep
+
+    suite = load_suite(args.suite)
+    for kind, name in (("recommenders", args.recommender), ("tokenizers", args.tokenizer)):
+        if name is not None and name not in getattr(suite, kind):
+            known = list(getattr(suite, kind))
+            raise ConfigError(f"'{name}' is not one of the suite's {kind}{did_you_mean(name, known)}")
+    uses_sids = registry.get("recommenders", suite.plugin_name("recommenders", args.recommender)).uses_sids
+    if uses_sids != bool(args.tokenizer):
+        raise ConfigError(f"recommender '{args.recommender}' " + ("needs --tokenizer" if uses_sids else
+                                                                   "does not use semantic IDs: drop --tokenizer"))
+    device = resolve_device(args.device)
+    target = SweepTarget(suite, args.tokenizer, args.recommender, resolve_budget(args.budget, device))
+    if args.freeze:
+        path = freeze(target, args.storage, args.study, args.results_dir)
+        print(path.read_text())
+        print(f"wrote {path}")
+        return 0
+    if args.trials < 1:
+        raise ConfigError("--trials must be at least 1")
+    study = run_sweep(target, args.trials, args.storage, args.study, device, args.seed, args.results_dir)
+    states = {}
+    for trial in study.trials:
+        states[trial.state.name.lower()] = states.get(trial.state.name.lower(), 0) + 1
+    print(f"study {study.study_name}: " + ", ".join(f"{n} {s}" for s, n in sorted(states.items())))
+    if any(t.state.name == "COMPLETE" for t in study.trials):
+        print(f"best: validation NDCG@10 {study.best_value:.4f} with {study.best_params}")
+    return 0
+
+
 def cmd_leaderboard(args) -> int:
     from bench.data import DATASETS
     from bench.leaderboard import build_tables, write_leaderboard
@@ -396,7 +453,7 @@ def cmd_perf(args) -> int:
 
 
 COMMANDS = {"run": cmd_run, "data": cmd_data, "ls": cmd_ls, "leaderboard": cmd_leaderboard, "check": cmd_check,
-            "tokenize": cmd_tokenize, "perf": cmd_perf}
+            "tokenize": cmd_tokenize, "perf": cmd_perf, "sweep": cmd_sweep}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,8 +1,10 @@
 """Leaderboards: records of one suite aggregated per system into markdown and CSV tables.
 
 Only records whose suite version and dataset file hashes match the suite's current ones are used; the
-rest are listed as excluded. The output holds no timestamps, so regenerating it from the same records
-gives the same bytes (CI checks this).
+rest are listed as excluded. Each system is compared with the suite's reference on per-user metrics
+(bench.stats: paired t-test, Holm across the table, bootstrap interval). A second table gives each
+tokenizer's SID diagnostics. The output holds no timestamps and the bootstrap is seeded, so regenerating it
+from the same records gives the same bytes (CI checks this).
 """
 
 from __future__ import annotations
@@ -17,8 +19,16 @@ from tabulate import tabulate
 
 from bench import records
 from bench.io import atomic_write_bytes
+from bench.stats import BOOTSTRAP_SAMPLES, holm, paired_comparison
 
 METRICS = ("recall@5", "ndcg@5", "recall@10", "ndcg@10")
+TESTED = ("ndcg@10", "recall@10")  # compared with the reference, Holm-corrected together
+METHOD = (f"Δ: relative difference of the mean to the reference. Significance: two-sided paired t-test on per-user "
+          f"test metrics (each user's metric averaged over the system's seeds first), Holm-corrected across all "
+          f"{' and '.join(m.upper().replace('RECALL', 'R').replace('NDCG', 'N') for m in TESTED)} comparisons "
+          f"of the table; 95% CI: percentile bootstrap over users ({BOOTSTRAP_SAMPLES} resamples, seed 0) of the "
+          f"absolute difference in N@10. Paired t rather than Wilcoxon: with thousands of users it is well "
+          f"calibrated, Wilcoxon and sign tests are not (Ihemelandu & Ekstrand, SIGIR'23).")
 
 
 def _group(paths: list[Path], version: int, data_files: dict | None):
@@ -32,8 +42,63 @@ def _group(paths: list[Path], version: int, data_files: dict | None):
         elif data_files is not None and record["dataset"]["files"] != data_files:
             excluded.append(f"{path}: dataset files differ from the current ones")
         else:
+            record["_path"] = str(path)  # for the per-user side file; never written back
             groups[record["suite"]["budget"]][record["system"]].append(record)
     return groups, excluded
+
+
+def _per_user_mean(recs: list[dict], metric: str) -> tuple[np.ndarray, np.ndarray]:
+    """(users, the metric per user averaged over the records' seeds); every seed must rank the same users."""
+    users, values = None, []
+    for record in recs:
+        side = records.read_per_user(Path(record["_path"]), record)
+        if users is not None and not np.array_equal(users, side["users"]):
+            raise ValueError(f"{record['_path']}: evaluated users differ between seeds of {record['system']}")
+        users = side["users"]
+        values.append(side[f"test.{metric}"].astype(np.float64))
+    return users, np.mean(values, axis=0)
+
+
+def _significance(systems: dict[str, list[dict]], reference: str) -> dict[str, dict[str, object]]:
+    """{system: {metric: Comparison with Holm-adjusted p}} against the reference."""
+    found, raw = {}, []
+    for system in sorted(systems):
+        if system == reference:
+            continue
+        for metric in TESTED:
+            ref_users, ref_values = _per_user_mean(systems[reference], metric)
+            users, values = _per_user_mean(systems[system], metric)
+            if not np.array_equal(users, ref_users):
+                raise ValueError(f"{system} and {reference} were evaluated on different users")
+            found.setdefault(system, {})[metric] = paired_comparison(values, ref_values)
+            raw.append((system, metric))
+    adjusted = holm([found[s][m].p_value for s, m in raw])
+    for (system, metric), p in zip(raw, adjusted):
+        found[system][metric] = (found[system][metric], p)
+    return found
+
+
+def _p(p: float) -> str:
+    return "<1e-4" if p < 1e-4 else f"{p:.4f}"
+
+
+def _tokenizer_table(systems: dict[str, list[dict]]) -> list[list]:
+    """One row per tokenizer (first seed's table): code usage, collisions, coherence, fit time."""
+    rows = {}
+    for recs in systems.values():
+        for record in recs:
+            tokenizer = record.get("tokenizer")
+            if not tokenizer or tokenizer["name"] in rows:
+                continue
+            d = tokenizer["diagnostics"]
+            coherence = (d.get("coherence") or {}).get("lift")
+            rows[tokenizer["name"]] = [
+                tokenizer["name"], d["n_levels"], "variable" if d["variable_length"] else "fixed",
+                " / ".join(f"{level['usage']:.0%}" for level in d["levels"][:4]),
+                " / ".join(f"{level['entropy']:.2f}" for level in d["levels"][:4]),
+                f"{d['collided_share']:.1%}", d["largest_bucket"], "—" if coherence is None else f"{coherence:.2f}",
+                f"{tokenizer['fit_s']:.1f}"]
+    return [rows[name] for name in sorted(rows)]
 
 
 def _cell(values: list[float]) -> str:
@@ -65,25 +130,39 @@ def build_tables(suite_name: str, version: int, results: Path, data_files: dict 
                  for s, recs in systems.items()}
         order = sorted(systems, key=lambda s: (-means[s]["ndcg@10"], s))
         ref = reference if reference in systems else None
+        significance = _significance(systems, ref) if ref else {}
         table = []
         for system in order:
             recs = sorted(systems[system], key=lambda r: r["seeds"]["run"])
             row = [system, len(recs)]
             row += [_cell([r["metrics"]["test"][m] for r in recs]) for m in METRICS]
+            tests = {}
             if ref:
-                base = means[ref]["ndcg@10"]
-                row.append("—" if system == ref or base == 0 else f"{means[system]['ndcg@10'] / base - 1:+.1%}")
+                if system == ref:
+                    row += ["reference", "", "", ""]
+                else:
+                    tests = significance[system]
+                    (n10, p_n10), (_, p_r10) = tests["ndcg@10"], tests["recall@10"]
+                    row += ["—" if n10.relative is None else f"{n10.relative:+.1%}",
+                            f"[{n10.ci_low:+.4f}, {n10.ci_high:+.4f}]", _p(p_n10), _p(p_r10)]
             row.append(f"{np.mean([r['timing']['fit_s'] for r in recs]):.1f}")
             row.append(_setup(recs[0]))
             table.append(row)
-            rows_csv.append({"budget": budget, "system": system, "seeds": len(recs),
-                             **{f"{m}_mean": round(means[system][m], 6) for m in METRICS},
-                             **{f"{m}_std": round(float(np.std([r["metrics"]["test"][m] for r in recs], ddof=1))
-                                              if len(recs) > 1 else 0.0, 6) for m in METRICS},
-                             "fit_s_mean": round(float(np.mean([r["timing"]["fit_s"] for r in recs])), 3)})
+            csv_row = {"budget": budget, "system": system, "seeds": len(recs),
+                       **{f"{m}_mean": round(means[system][m], 6) for m in METRICS},
+                       **{f"{m}_std": round(float(np.std([r["metrics"]["test"][m] for r in recs], ddof=1))
+                                        if len(recs) > 1 else 0.0, 6) for m in METRICS}}
+            for metric in TESTED:
+                comparison, p = tests.get(metric, (None, None))
+                csv_row |= {f"{metric}_diff": "" if comparison is None else round(comparison.mean_difference, 6),
+                            f"{metric}_ci_low": "" if comparison is None else round(comparison.ci_low, 6),
+                            f"{metric}_ci_high": "" if comparison is None else round(comparison.ci_high, 6),
+                            f"{metric}_p_holm": "" if p is None else float(f"{p:.4g}")}
+            csv_row["fit_s_mean"] = round(float(np.mean([r["timing"]["fit_s"] for r in recs])), 3)
+            rows_csv.append(csv_row)
         headers = ["system", "seeds", "R@5", "N@5", "R@10", "N@10"]
         if ref:
-            headers.append(f"Δ N@10 vs {ref}")
+            headers += [f"Δ N@10 vs {ref}", "95% CI ΔN@10", "p N@10", "p R@10"]
         headers += ["fit s", "setup"]
         any_record = next(iter(next(iter(systems.values()))))
         protocol = any_record["protocol"]
@@ -94,6 +173,16 @@ def build_tables(suite_name: str, version: int, results: Path, data_files: dict 
                f"{dataset['items']:,} items, {dataset['interactions']:,} interactions (order: "
                f"{dataset['order_source']}). Protocol: {protocol['split']}; {protocol['ranking']}; history of the "
                f"last {protocol['max_history']} items; {protocol['evaluated_users']:,} evaluated users.", ""]
+        if ref:
+            md += [METHOD, ""]
+        tokenizers = _tokenizer_table(systems)
+        if tokenizers:
+            md += ["SID diagnostics (seed of the first record per tokenizer; usage and normalised entropy per level, "
+                   "collisions before the disambiguation code, coherence = lift of P(same category | same first code) "
+                   "over random codes):", "",
+                   tabulate(tokenizers, headers=["tokenizer", "levels", "length", "usage", "entropy",
+                                                 "collided", "largest bucket", "coherence", "fit s"],
+                            tablefmt="github", disable_numparse=True), ""]
     if not groups:
         md += ["No records yet: run `python -m bench run --suite " + suite_name + "`.", ""]
     if excluded:

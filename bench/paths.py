@@ -23,3 +23,8 @@ def cache_dir() -> Path:
 
 def results_dir() -> Path:
     return Path(os.environ.get("SID_BENCH_RESULTS") or project_root() / "results")
+
+
+def tuned_dir() -> Path:
+    """Frozen sweep results (suites/tuned/ in the checkout; SID_BENCH_TUNED moves it)."""
+    return Path(os.environ.get("SID_BENCH_TUNED") or project_root() / "suites" / "tuned")

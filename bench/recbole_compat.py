@@ -17,12 +17,14 @@ that shows the failure it prevents.
    `_load_feat` for sequence fields), and `Series.agg(np.concatenate)` / `agg(len)` work on the whole
    column instead of per row (`_remap` of token sequences). The patched methods assign instead.
 5. scipy >= 1.12: graph models call `dok_matrix._update`, which was removed; it is restored as a dict update.
-6. Working directory: RecBole writes `./log_tensorboard` (every `Trainer`), `./log` (`init_logger`, which we
+6. Process state: RecBole's Config reads `--key=value` from `sys.argv` and sets CUDA_VISIBLE_DEVICES; it
+   writes `./log_tensorboard` (every `Trainer`), `./log` (`init_logger`, which we
    never call) and `./saved` (the default `checkpoint_dir`, which `recbole_config` points elsewhere).
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import types
 from contextlib import contextmanager
@@ -182,12 +184,25 @@ def _argv_cleared():
         sys.argv = saved
 
 
+@contextmanager
+def _environment_kept():
+    saved = os.environ.get("CUDA_VISIBLE_DEVICES")
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("CUDA_VISIBLE_DEVICES", None)
+        else:
+            os.environ["CUDA_VISIBLE_DEVICES"] = saved
+
+
 def recbole_config(model: str, dataset: str, data_path: str, checkpoint_dir: str, params: dict):
-    """A RecBole Config that ignores `--key=value` in sys.argv and keeps checkpoints in `checkpoint_dir`."""
+    """A RecBole Config that ignores `--key=value` in sys.argv, keeps checkpoints in `checkpoint_dir` and
+    leaves CUDA_VISIBLE_DEVICES as it was (RecBole overwrites it with its `gpu_id`)."""
     apply()
     from recbole.config import Config
 
     settings = {"data_path": data_path, "checkpoint_dir": checkpoint_dir, "show_progress": False,
                 "save_dataset": False, "save_dataloaders": False, **params}
-    with _argv_cleared():
+    with _argv_cleared(), _environment_kept():
         return Config(model=model, dataset=dataset, config_dict=settings)

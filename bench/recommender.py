@@ -6,6 +6,7 @@ recommenders declare `uses_sids = True` and are trained once per tokenizer; the 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -23,6 +24,7 @@ class RunContext:
     budget: str = "smoke"
     work_dir: str | None = None  # checkpoints of this run (resume after a kill)
     threads: int = 1
+    on_eval: Callable[[int, float], None] | None = None  # (epoch, validation NDCG@10): sweeps prune with it
 
 
 @dataclass
@@ -38,6 +40,8 @@ class Recommender:
     name: ClassVar[str] = "?"
     version: ClassVar[int] = 1  # bump when the same config would give different recommendations
     uses_sids: ClassVar[bool] = False
+    # What `python -m bench sweep` may tune: {"train.lr": ("log", 1e-4, 1e-2), "model.d_model": ("choice", [64, 128])}
+    search_space: ClassVar[dict[str, tuple]] = {}
 
     @dataclass(frozen=True)
     class Config:

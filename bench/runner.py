@@ -24,6 +24,7 @@ from bench.provenance import git_state, provenance
 from bench.recommender import RunContext
 from bench.sids import fit_table
 from bench.suites import Suite
+from bench.sweep import SweepTarget, load_tuned, with_overrides
 
 
 @dataclass(frozen=True)
@@ -102,14 +103,21 @@ def _evaluate(model, split: Split, part: str) -> tuple[dict[str, np.ndarray], fl
 
 
 def run_job(job: Job, suite: Suite, budget: str, device: str, dataset: Dataset, split: Split,
-            results_dir: Path, key: str, force: bool = False) -> tuple[Path, dict | None]:
-    """Train and evaluate one job and write its record; (path, None) when a record for it already exists."""
+            results_dir: Path, key: str, force: bool = False, on_eval=None,
+            use_tuned: bool = True) -> tuple[Path, dict | None]:
+    """Train and evaluate one job and write its record; (path, None) when a record for it already exists.
+    A frozen sweep result for this system and budget (suites/tuned/...) replaces the suite's settings."""
+    tuned = load_tuned(suite.name, job.system, budget) if use_tuned else None
+    if tuned:
+        suite = with_overrides(suite, SweepTarget(suite, job.tokenizer, job.recommender, budget), tuned[0])
     plugin = suite.plugin_name("recommenders", job.recommender)
     rec_cls = registry.get("recommenders", plugin)
     rec_config = suite.plugin_config("recommenders", job.recommender, budget)
     recommender_info = {"name": job.recommender, "plugin": plugin, "version": rec_cls.version,
                         "config": to_dict(rec_config), "config_hash": config_hash(rec_config), "seed": job.seed,
                         "source": registry.source_of("recommenders", plugin)}
+    if tuned:
+        recommender_info["tuned"] = tuned[1]
     protocol = _protocol_info(split)
     dataset_info = _dataset_info(dataset)
     tokenizer_key = None
@@ -140,7 +148,7 @@ def run_job(job: Job, suite: Suite, budget: str, device: str, dataset: Dataset, 
     seed_everything(job.seed)
     work_dir = cache_dir() / "work" / run_id
     model = rec_cls(rec_config, RunContext(device=device, budget=budget, work_dir=str(work_dir),
-                                           threads=max(1, os.cpu_count() or 1)))
+                                           threads=max(1, os.cpu_count() or 1), on_eval=on_eval))
     start = time.perf_counter()
     info = model.fit(split, sids, job.seed)
     fit_s = time.perf_counter() - start

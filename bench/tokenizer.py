@@ -178,6 +178,8 @@ class ItemTokenizer:
     needs: ClassVar[tuple[str, ...]] = ()
     # Config overrides for `python -m bench check tokenizer` on its 300-item catalogue (e.g. fewer epochs).
     check_overrides: ClassVar[dict] = {}
+    # What `python -m bench sweep` may tune, as for recommenders: {"codebook_size": ("choice", [128, 256])}
+    search_space: ClassVar[dict[str, tuple]] = {}
 
     @dataclass(frozen=True)
     class Config:

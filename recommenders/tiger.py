@@ -16,6 +16,8 @@ from bench.seq2seq.config import ModelShape, TrainConfig
 @register_recommender("tiger")
 class Tiger(Recommender):
     uses_sids = True
+    search_space = {"train.lr": ("log", 3e-4, 1e-2), "train.warmup_steps": ("int", 50, 1000),
+                    "model.dropout": ("float", 0.0, 0.3), "train.batch_size": ("choice", [128, 256, 512])}
 
     @dataclass(frozen=True)
     class Config:
@@ -42,7 +44,7 @@ class Tiger(Recommender):
         self.bf16 = use_bf16(config.train.precision, device)
         checkpoint = Path(self.context.work_dir) / "tiger.pt" if self.context.work_dir else None
         state = train(self.model, self.trie, split.train, split.valid, config.train, seed, device, checkpoint,
-                      config_key=config_hash([to_dict(config), sids.hash(), seed]))
+                      config_key=config_hash([to_dict(config), sids.hash(), seed]), on_eval=self.context.on_eval)
         self.last_invalid_share = 0.0
         return FitInfo(epochs=state.epoch, best_epoch=state.best_epoch, extra={
             "steps": state.step, "train_minutes": round(state.elapsed / 60, 2),

@@ -18,6 +18,7 @@ REPO = Path(__file__).resolve().parents[1]
 def isolated_dirs(tmp_path, monkeypatch):
     monkeypatch.setenv("SID_BENCH_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("SID_BENCH_RESULTS", str(tmp_path / "results"))
+    monkeypatch.setenv("SID_BENCH_TUNED", str(tmp_path / "tuned"))
     return tmp_path
 
 
@@ -38,3 +39,11 @@ def write_dataset(folder: Path, interactions: str, items: list[dict] | str | Non
         text = items if isinstance(items, str) else "".join(json.dumps(i) + "\n" for i in items)
         (folder / "items.jsonl").write_text(text, encoding="utf-8")
     return folder
+
+
+def tiny_split():
+    """The `tiny` synthetic dataset (300 users, 120 items) split by our protocol."""
+    from bench.data import load_dataset
+    from bench.protocol import make_split
+
+    return make_split(load_dataset("tiny"))

@@ -19,6 +19,7 @@ class RQVAETokenizer(ItemTokenizer):
     version = 2  # 2: the plateau rule no longer stops on a slow steady decline
     needs = ("text_embeddings",)
     check_overrides = {"codebook_size": 16, "train": {"epochs": 30}}
+    search_space = {"train.lr": ("log", 3e-4, 3e-3), "train.beta": ("float", 0.1, 0.5)}
 
     @dataclass(frozen=True)
     class Config:

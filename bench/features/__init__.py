@@ -27,6 +27,13 @@ class FeatureConfig:
     embedding_batch_size: int = 64
     normalize_embeddings: bool = True
     cooccurrence_window: int = 1  # pairs of training items at most this many positions apart
+    # cf_embeddings: a RecBole sequential model trained on the training part only (LETTER: 32-d SASRec)
+    cf_model: str = "SASRec"
+    cf_dim: int = 32
+    cf_epochs: int = 30
+    cf_lr: float = 0.001
+    cf_batch_size: int = 1024
+    cf_seed: int = 0
 
 
 def _hash(data) -> str:
@@ -61,8 +68,9 @@ def build_inputs(needs: tuple[str, ...], dataset: Dataset, split: Split, config:
             value = cooccurrence_pairs(split, config.cooccurrence_window)
             meta = {"window": config.cooccurrence_window, "pairs": int(len(value))}
         else:  # cf_embeddings
-            raise PluginError("the 'cf_embeddings' feature (SASRec item embeddings from the training part) is "
-                              "not available yet: it arrives with the RecBole baselines")
+            from bench.features.cf_embeddings import cf_embeddings
+
+            value, meta = cf_embeddings(split, config, device, cache)
         features[name] = value
         if isinstance(value, np.ndarray):
             digest = _hash(value)

@@ -96,8 +96,9 @@ def _lr_lambda(warmup: int):
 
 def train(model: Seq2SeqRecommender, trie: PrefixTrie, train_examples: Examples, valid_examples: Examples,
           config: TrainConfig, seed: int, device: str, checkpoint: Path | None = None,
-          config_key: str = "") -> TrainState:
-    """Train until max_steps / max_epochs / max_minutes or early stopping; the best weights are loaded back."""
+          config_key: str = "", on_eval=None) -> TrainState:
+    """Train until max_steps / max_epochs / max_minutes or early stopping; the best weights are loaded back.
+    `on_eval(epoch, score)` hears every validation score (a sweep's pruner raises from it)."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     model.to(device)
@@ -162,6 +163,8 @@ def train(model: Seq2SeqRecommender, trie: PrefixTrie, train_examples: Examples,
                 state.evals_without_gain += 1
             log(f"epoch {state.epoch}: loss {np.mean(losses):.4f}, valid NDCG@10 {score:.4f} "
                 f"(best {state.best_score:.4f} at epoch {state.best_epoch}), {state.elapsed / 60:.1f} min")
+            if on_eval is not None:
+                on_eval(state.epoch, score)
         if checkpoint is not None:
             _save_checkpoint(checkpoint, model, optimizer, scheduler, best_weights, state, rng, config_key)
     model.load_state_dict(best_weights)

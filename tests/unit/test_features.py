@@ -32,3 +32,23 @@ def test_build_inputs_describes_each_feature(tmp_path):
     assert inputs.provided == ("cooccurrence", "titles", "user_histories")
     assert np.diff(inputs.user_histories.offsets).tolist() == [3, 1]
     assert set(info) == {"titles", "user_histories", "cooccurrence"} and len(info["titles"]["hash"]) == 16
+
+
+def test_cf_embeddings_come_from_training_data_only_and_are_cached(tmp_path):
+    from bench.cache import Cache
+    from bench.checks import _changed_heldout
+    from bench.data import load_dataset
+    from bench.features import FeatureConfig
+
+    dataset = load_dataset("tiny")
+    config = FeatureConfig(cf_epochs=2, cf_dim=8)
+    cache = Cache(tmp_path / "cache")
+    inputs, info = build_inputs(("cf_embeddings",), dataset, make_split(dataset), config, cache=cache)
+    table = inputs.cf_embeddings
+    assert table.shape == (120, 8) and np.isfinite(table).all() and table.std() > 0
+    assert info["cf_embeddings"]["trained_on"] == "training part only" and not info["cf_embeddings"]["cache_hit"]
+    again, info = build_inputs(("cf_embeddings",), dataset, make_split(dataset), config, cache=cache)
+    assert info["cf_embeddings"]["cache_hit"] and np.array_equal(again.cf_embeddings, table)
+    other = _changed_heldout(dataset)  # every user's validation and test items replaced
+    fresh, info = build_inputs(("cf_embeddings",), other, make_split(other), config, cache=Cache(tmp_path / "c2"))
+    assert not info["cf_embeddings"]["cache_hit"] and np.array_equal(fresh.cf_embeddings, table)

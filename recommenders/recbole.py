@@ -1,0 +1,101 @@
+"""ID-based sequential baselines from RecBole 1.2.1 (SASRec, BERT4Rec, GRU4Rec, or any RecBole sequential
+model by name), trained by RecBole's own trainer on exactly our split and ranked over all items by
+`full_sort_predict` in our loop, so per-user metrics are comparable with every other system.
+
+RecBole's settings are its defaults (e.g. SASRec: 2 layers, hidden 64, dropout 0.5) plus `params`; the loss is
+cross-entropy over all items and early stopping watches validation NDCG@10."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench.recommender import FitInfo, Recommender, register_recommender
+
+
+class _OutOfTime(Exception):
+    pass
+
+
+@register_recommender("recbole")
+class RecBoleSequential(Recommender):
+    search_space = {"learning_rate": ("log", 1e-4, 1e-2), "params.hidden_size": ("choice", [32, 64, 128])}
+
+    @dataclass(frozen=True)
+    class Config:
+        model: str = "SASRec"
+        loss_type: str = "CE"
+        epochs: int = 300
+        stopping_step: int = 10          # epochs without a better validation NDCG@10
+        learning_rate: float = 0.001
+        train_batch_size: int = 2048
+        eval_batch_size: int = 4096
+        max_minutes: float = 0.0         # 0 = no limit; else training stops after the epoch that crosses it
+        params: dict = field(default_factory=dict)  # any other RecBole setting (hidden_size, n_layers, ...)
+
+    def fit(self, split, sids, seed):
+        import torch
+        from recbole.data import create_dataset, data_preparation
+        from recbole.utils import get_model, get_trainer, init_seed
+
+        from bench.progress import log
+        from bench.recbole_bridge import IdMap, recbole_settings, write_atomic_files
+        from bench.recbole_compat import recbole_config
+
+        config, device = self.config, self.context.device
+        torch.set_num_threads(self.context.threads)
+        work = Path(self.context.work_dir or ".cache/work/recbole")
+        data_path = write_atomic_files(split, work / "data")
+        settings = {**recbole_settings(split, seed, device), "loss_type": config.loss_type,
+                    "epochs": config.epochs, "stopping_step": config.stopping_step,
+                    "learning_rate": config.learning_rate, "train_batch_size": config.train_batch_size,
+                    "eval_batch_size": config.eval_batch_size, "train_neg_sample_args": None, **config.params}
+        self.rb_config = recbole_config(config.model, "bench", str(data_path), str(work / "saved"), settings)
+        self.rb_config["device"] = torch.device(device)
+        init_seed(seed, True)
+        dataset = create_dataset(self.rb_config)
+        self.train_data, self.valid_data, self.test_data = data_preparation(self.rb_config, dataset)
+        self.ids = IdMap.from_dataset(dataset, split.n_items)
+        init_seed(seed, True)
+        self.model = get_model(config.model)(self.rb_config, self.train_data.dataset).to(device)
+        self.trainer = get_trainer(self.rb_config["MODEL_TYPE"], config.model)(self.rb_config, self.model)
+        checkpoint = work / "saved" / f"{config.model}.pth"
+        self.trainer.saved_model_file = str(checkpoint)
+        if checkpoint.exists():  # a killed run: continue from its best epoch so far
+            self.trainer.resume_checkpoint(str(checkpoint))
+            log(f"{config.model}: resuming after epoch {self.trainer.start_epoch - 1}")
+        start, curve = time.perf_counter(), []
+
+        def after_epoch(epoch, valid_score):
+            curve.append({"epoch": epoch + 1, "valid_ndcg@10": round(float(valid_score), 5),
+                          "minutes": round((time.perf_counter() - start) / 60, 2)})
+            log(f"{config.model} epoch {epoch + 1}: valid NDCG@10 {valid_score:.4f} "
+                f"(best {self.trainer.best_valid_score:.4f})")
+            if self.context.on_eval is not None:
+                self.context.on_eval(epoch + 1, float(valid_score))
+            if config.max_minutes and time.perf_counter() - start > 60 * config.max_minutes:
+                raise _OutOfTime
+
+        stopped = "early stopping or epochs"
+        try:
+            self.trainer.fit(self.train_data, self.valid_data, verbose=False, saved=True, callback_fn=after_epoch)
+        except _OutOfTime:
+            stopped = "time"
+        state = torch.load(checkpoint, map_location=device, weights_only=False)  # our own file
+        self.model.load_state_dict(state["state_dict"])
+        self.model.load_other_parameter(state.get("other_parameter"))
+        epochs = curve[-1]["epoch"] if curve else 0
+        return FitInfo(epochs=epochs, best_epoch=int(state["epoch"]) + 1, extra={
+            "model": config.model, "stopped": stopped, "train_minutes": round((time.perf_counter() - start) / 60, 2),
+            "parameters": sum(p.numel() for p in self.model.parameters()), "curve": curve})
+
+    def recommend(self, examples, k):
+        from bench.recbole_bridge import score_top_k
+
+        return score_top_k(self.model, self.rb_config, self.ids, examples, k, self.config.eval_batch_size,
+                           self.context.device)
+
+    def recbole_evaluation(self) -> dict:
+        """RecBole's own metrics of the trained model on its test loader (to check ours against)."""
+        return dict(self.trainer.evaluate(self.test_data, load_best_model=False))

@@ -1,0 +1,175 @@
+"""Sweeps for real: two worker processes on one study (SQLite, and a throwaway PostgreSQL server), every
+trial finished once with its own record, pruning, freezing, and the frozen settings used by `run`."""
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+
+TOY = '''
+"""A quick recommender with a search space: popularity with `shift` items skipped; reports fake epochs."""
+from dataclasses import dataclass
+import numpy as np
+from bench.recommender import FitInfo, Recommender, register_recommender
+
+
+@register_recommender("toy")
+class Toy(Recommender):
+    search_space = {"shift": ("int", 0, 6), "noise": ("float", 0.0, 1.0)}
+
+    @dataclass(frozen=True)
+    class Config:
+        shift: int = 3
+        noise: float = 0.5
+
+    def fit(self, split, sids, seed):
+        counts = np.bincount(split.train_items, minlength=split.n_items)
+        self.ranking = np.roll(np.argsort(-counts, kind="stable"), -self.config.shift)
+        for epoch in (1, 2, 3):
+            if self.context.on_eval:
+                self.context.on_eval(epoch, 0.1 / (1 + self.config.shift) - 0.01 * self.config.noise * epoch)
+        return FitInfo(epochs=3)
+
+    def recommend(self, examples, k):
+        return np.broadcast_to(self.ranking[:k], (len(examples), k)).copy()
+'''
+
+SUITE = """
+name: toy-suite
+dataset: tiny
+seeds: [0]
+recommenders:
+  toy: {}
+"""
+
+
+@pytest.fixture
+def toy(tmp_path):
+    plugin = tmp_path / "toy.py"
+    plugin.write_text(TOY)
+    suite = tmp_path / "toy-suite.yaml"
+    suite.write_text(SUITE)
+    return plugin, suite
+
+
+def sweep(plugin, suite, *args):
+    return subprocess.Popen([sys.executable, "-m", "bench", "--plugin", str(plugin), "sweep", "--suite", str(suite),
+                             "--recommender", "toy", "--budget", "smoke", "--device", "cpu", *args],
+                            cwd=REPO, env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def two_workers(plugin, suite, *args):
+    workers = [sweep(plugin, suite, *args) for _ in range(2)]
+    outputs = [w.communicate(timeout=600) for w in workers]
+    for worker, (out, err) in zip(workers, outputs):
+        assert worker.returncode == 0, err[-3000:]
+    return outputs
+
+
+def check_study(storage: str, study: str, wanted: int, results: Path):
+    import optuna
+
+    trials = optuna.load_study(study_name=study, storage=storage).trials
+    numbers = [t.number for t in trials]
+    assert sorted(numbers) == list(range(len(trials)))  # none lost, none duplicated
+    assert wanted <= len(trials) <= wanted + 1  # a second worker may start one last trial as the first ends
+    assert all(t.state.name in ("COMPLETE", "PRUNED") for t in trials)
+    folders = sorted(p.name for p in (results / "sweeps" / study).iterdir())
+    complete = sorted(t.number for t in trials if t.state.name == "COMPLETE")
+    assert folders == [f"trial-{n:04d}" for n in complete]  # each finished trial wrote its own record
+    for trial in trials:
+        if trial.state.name == "COMPLETE":
+            record = next((results / "sweeps" / study / f"trial-{trial.number:04d}").rglob("seed0.json"))
+            assert json.loads(record.read_text())["metrics"]["valid"]["ndcg@10"] == pytest.approx(trial.value)
+    return trials
+
+
+def test_two_workers_share_a_sqlite_study_then_freeze_and_rerun(toy, tmp_path):
+    plugin, suite = toy
+    results = Path(os.environ["SID_BENCH_RESULTS"])
+    storage = f"sqlite:///{tmp_path / 'studies.db'}"
+    two_workers(plugin, suite, "--trials", "8", "--storage", storage, "--study", "lite")
+    trials = check_study(storage, "lite", 8, results)
+    assert any(t.state.name == "PRUNED" for t in trials) or len({t.params["recommender.shift"] for t in trials}) > 1
+
+    frozen = subprocess.run([sys.executable, "-m", "bench", "--plugin", str(plugin), "sweep", "--suite", str(suite),
+                             "--recommender", "toy", "--budget", "smoke", "--storage", storage, "--study", "lite",
+                             "--freeze"], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert frozen.returncode == 0, frozen.stderr
+    tuned = Path(os.environ["SID_BENCH_TUNED"]) / "toy-suite" / "toy.smoke.yaml"
+    text = tuned.read_text()
+    best = max((t for t in trials if t.state.name == "COMPLETE"), key=lambda t: t.value)
+    assert f"trial: {best.number}" in text and "overrides:" in text
+
+    run = subprocess.run([sys.executable, "-m", "bench", "--plugin", str(plugin), "run", "--suite", str(suite),
+                          "--budget", "smoke", "--device", "cpu"], cwd=REPO, capture_output=True, text=True,
+                         timeout=300)
+    assert run.returncode == 0, run.stderr
+    record = json.loads(next((results / "runs" / "toy-suite").rglob("seed0.json")).read_text())
+    assert record["recommender"]["config"]["shift"] == best.params["recommender.shift"]
+    assert record["recommender"]["tuned"].endswith("toy-suite/toy.smoke.yaml")
+    assert record["metrics"]["valid"]["ndcg@10"] == pytest.approx(best.value)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _pg_bin(name: str) -> str | None:
+    found = shutil.which(name)
+    if found:
+        return found
+    candidates = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"))
+    return str(candidates[-1]) if candidates else None
+
+
+@pytest.fixture
+def postgres():
+    """A throwaway PostgreSQL server on a loopback port, removed afterwards (Debian's `postgresql` binaries)."""
+    initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
+    if not (initdb and pg_ctl):
+        pytest.fail("PostgreSQL server binaries not found: install Debian's `postgresql` (.ci/run does)")
+    folder = Path(tempfile.mkdtemp(prefix="bench-pg-"))
+    as_user = []
+    if os.geteuid() == 0:  # the server refuses to run as root
+        shutil.chown(folder, "postgres")
+        as_user = ["runuser", "-u", "postgres", "--"]
+    data, port = folder / "data", _free_port()
+    subprocess.run([*as_user, initdb, "-D", str(data), "-U", "bench", "--auth=trust", "-E", "UTF8"], check=True,
+                   capture_output=True)
+    subprocess.run([*as_user, pg_ctl, "-D", str(data), "-w", "-l", str(folder / "log"), "-o",
+                    f"-p {port} -k {folder} -c listen_addresses=127.0.0.1", "start"], check=True, capture_output=True)
+    try:
+        yield f"postgresql+psycopg2://bench@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run([*as_user, pg_ctl, "-D", str(data), "-m", "immediate", "stop"], capture_output=True)
+        time.sleep(0.2)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_two_workers_share_a_postgresql_study(toy, postgres):
+    plugin, suite = toy
+    results = Path(os.environ["SID_BENCH_RESULTS"])
+    two_workers(plugin, suite, "--trials", "8", "--storage", postgres, "--study", "shared")
+    check_study(postgres, "shared", 8, results)
+
+
+def test_sweep_refuses_what_cannot_be_tuned(toy):
+    plugin, suite = toy
+    result = subprocess.run([sys.executable, "-m", "bench", "sweep", "--suite", "tiny", "--recommender", "popularity",
+                             "--budget", "smoke"], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2 and "nothing to tune" in result.stderr
+    result = subprocess.run([sys.executable, "-m", "bench", "sweep", "--suite", "tiny", "--recommender", "tiger",
+                             "--budget", "smoke"], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2 and "needs --tokenizer" in result.stderr

@@ -1,0 +1,49 @@
+"""Paired tests, Holm and the bootstrap interval against hand-checked cases and simulations."""
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from bench.stats import bootstrap_interval, holm, paired_comparison
+
+
+def test_holm_matches_the_textbook_example():
+    # p = .01, .04, .03, .005 with m = 4: sorted .005*4=.02, .01*3=.03, .03*2=.06, .04*1=.04 -> monotone .06
+    assert holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    assert holm([0.5, 0.9]) == [1.0, 1.0] and holm([]) == []
+
+
+def test_paired_comparison_finds_a_real_difference_and_not_a_null_one():
+    rng = np.random.default_rng(0)
+    reference = rng.binomial(1, 0.05, 5000).astype(float)
+    better = np.where(rng.random(5000) < 0.03, 1.0, reference)
+    found = paired_comparison(better, reference)
+    assert found.p_value < 1e-6 and found.ci_low > 0
+    assert found.mean_difference == pytest.approx((better - reference).mean())
+    assert found.relative == pytest.approx(found.mean_difference / reference.mean())
+    same = paired_comparison(reference, reference)
+    assert same.p_value == 1.0 and same.ci_low == same.ci_high == 0.0
+
+
+def test_null_p_values_are_calibrated_and_the_interval_covers():
+    """Under the null (two systems that differ only by noise), about 5% of tests reject at 0.05 and the
+    95% interval covers the true difference (0) about 95% of the time."""
+    rng = np.random.default_rng(1)
+    rejections = covered = 0
+    trials = 200
+    for _ in range(trials):
+        a = rng.binomial(1, 0.1, 2000).astype(float)
+        b = rng.binomial(1, 0.1, 2000).astype(float)
+        result = paired_comparison(a, b, samples=400)
+        rejections += result.p_value < 0.05
+        covered += result.ci_low <= 0 <= result.ci_high
+    assert 0.01 <= rejections / trials <= 0.10 and covered / trials >= 0.88
+
+
+def test_p_value_is_scipys_paired_t_test_and_bootstrap_is_seeded():
+    rng = np.random.default_rng(2)
+    a, b = rng.random(300), rng.random(300)
+    assert paired_comparison(a, b).p_value == pytest.approx(stats.ttest_rel(a, b).pvalue)
+    assert bootstrap_interval(a - b, seed=3) == bootstrap_interval(a - b, seed=3)
+    with pytest.raises(ValueError, match="equal-length"):
+        paired_comparison(a, b[:10])
