@@ -81,6 +81,8 @@ def _parser() -> argparse.ArgumentParser:
                      help="override a suite setting, e.g. protocol.max_history=50; repeatable")
     run.add_argument("--results-dir", type=Path, help="where records go (default: results/ in the checkout)")
     run.add_argument("--force", action="store_true", help="rerun jobs that already have a record")
+    run.add_argument("--workers", type=int, default=1,
+                     help="run independent jobs in N processes (CPU threads divided; one GPU each if several)")
     run.add_argument("--dry-run", action="store_true", help="print the resolved config and the jobs, run nothing")
 
     sweep = command("sweep", "tune a (tokenizer, recommender) pair with Optuna on validation NDCG@10; "
@@ -150,7 +152,7 @@ def cmd_run(args) -> int:
     suite = load_suite(args.suite, parse_set(args.set))
     options = RunOptions(budget=args.budget, device=args.device, seeds=args.seeds, tokenizers=args.tokenizers,
                          recommenders=args.recommenders, dataset_path=args.dataset_path,
-                         results_dir=args.results_dir, force=args.force)
+                         results_dir=args.results_dir, force=args.force, workers=args.workers)
     if args.dry_run:
         from bench.device import resolve_budget
 

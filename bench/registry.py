@@ -35,6 +35,11 @@ def register(kind: str, name: str, cls: type) -> type:
     return cls
 
 
+def loaded_plugin_files() -> list[Path]:
+    """The one-off plugin files loaded so far (worker processes load them again)."""
+    return sorted(_loaded_files)
+
+
 def load_plugin_file(path: str | Path, kind: str | None = None) -> None:
     """Import one plugin file by path (its decorators register what it defines)."""
     path = Path(path).resolve()

@@ -37,6 +37,7 @@ class RunOptions:
     dataset_path: str | None = None
     results_dir: Path | None = None
     force: bool = False
+    workers: int = 1
 
 
 @dataclass(frozen=True)
@@ -104,7 +105,7 @@ def _evaluate(model, split: Split, part: str) -> tuple[dict[str, np.ndarray], fl
 
 def run_job(job: Job, suite: Suite, budget: str, device: str, dataset: Dataset, split: Split,
             results_dir: Path, key: str, force: bool = False, on_eval=None,
-            use_tuned: bool = True) -> tuple[Path, dict | None]:
+            use_tuned: bool = True, threads: int | None = None) -> tuple[Path, dict | None]:
     """Train and evaluate one job and write its record; (path, None) when a record for it already exists.
     A frozen sweep result for this system and budget (suites/tuned/...) replaces the suite's settings."""
     tuned = load_tuned(suite.name, job.system, budget) if use_tuned else None
@@ -148,7 +149,7 @@ def run_job(job: Job, suite: Suite, budget: str, device: str, dataset: Dataset, 
     seed_everything(job.seed)
     work_dir = cache_dir() / "work" / run_id
     model = rec_cls(rec_config, RunContext(device=device, budget=budget, work_dir=str(work_dir),
-                                           threads=max(1, os.cpu_count() or 1), on_eval=on_eval))
+                                           threads=threads or max(1, os.cpu_count() or 1), on_eval=on_eval))
     start = time.perf_counter()
     info = model.fit(split, sids, job.seed)
     fit_s = time.perf_counter() - start
@@ -182,9 +183,50 @@ def run_job(job: Job, suite: Suite, budget: str, device: str, dataset: Dataset, 
     return path, record
 
 
+def _worker_init(plugin_files: list[str], threads: int) -> None:
+    """A worker process: its share of the CPU threads, and the one-off plugins the parent loaded."""
+    import torch
+
+    torch.set_num_threads(threads)
+    for path in plugin_files:
+        registry.load_plugin_file(path)
+
+
+def _worker_job(job: Job, suite: Suite, budget: str, device: str, dataset_path: str | None, results_dir: Path,
+                force: bool, threads: int) -> tuple[Job, Path, dict | None]:
+    dataset = load_dataset(suite.dataset, dataset_path)
+    split = make_split(dataset, suite.protocol)
+    path, record = run_job(job, suite, budget, device, dataset, split, results_dir, suite_key(suite, dataset), force,
+                           threads=threads)
+    return job, path, record
+
+
+def _devices_for(workers: int, device: str) -> list[str]:
+    """One CUDA device per worker when there are several GPUs; otherwise every worker shares `device`."""
+    if device == "cuda":
+        import torch
+
+        count = torch.cuda.device_count()
+        if count > 1:
+            return [f"cuda:{i % count}" for i in range(workers)]
+    return [device] * workers
+
+
+def _report(number: int, total: int, job: Job, record: dict | None, left: float | None) -> None:
+    if record is None:
+        log(f"[{number}/{total}] {job.system} seed {job.seed}: record exists, skipped")
+        return
+    shown = "  ".join(f"{m}={v:.4f}" for m, v in record["metrics"]["test"].items())
+    eta = f"; about {format_duration(left)} left" if left is not None else ""
+    log(f"[{number}/{total}] {job.system} seed {job.seed}: test {shown} "
+        f"({format_duration(record['timing']['total_s'])}{eta})")
+
+
 def run_suite(suite: Suite, options: RunOptions) -> list[Path]:
     if options.budget != "auto":
         resolve_budget(options.budget, "cpu")  # a wrong budget fails before anything slow happens
+    if options.workers < 1:
+        raise ConfigError(f"--workers must be at least 1, got {options.workers}")
     jobs = plan(suite, options)
     git_state()  # the code as it is now, at the start: later edits to the checkout do not change the records
     device = resolve_device(options.device)
@@ -200,19 +242,46 @@ def run_suite(suite: Suite, options: RunOptions) -> list[Path]:
         info.done = f"{len(split.train):,} training examples, {len(split.test):,} test users"
     key = suite_key(suite, dataset)
     log(f"suite {key}, budget {budget}, device {device}: {len(jobs)} job(s)")
+    if options.workers > 1:
+        return _run_parallel(jobs, suite, options, budget, device, dataset, split, results_dir, key)
     paths, spent, ran = [], 0.0, 0
     for number, job in enumerate(jobs, start=1):
         start = time.perf_counter()
         path, record = run_job(job, suite, budget, device, dataset, split, results_dir, key, options.force)
         paths.append(path)
-        if record is None:
-            log(f"[{number}/{len(jobs)}] {job.system} seed {job.seed}: record exists, skipped")
-            continue
-        spent += time.perf_counter() - start
-        ran += 1
-        left = spent / ran * (len(jobs) - number)
-        test = record["metrics"]["test"]
-        shown = "  ".join(f"{m}={v:.4f}" for m, v in test.items())
-        log(f"[{number}/{len(jobs)}] {job.system} seed {job.seed}: test {shown} "
-            f"({format_duration(record['timing']['total_s'])}; about {format_duration(left)} left)")
+        if record is not None:
+            spent += time.perf_counter() - start
+            ran += 1
+        _report(number, len(jobs), job, record, spent / ran * (len(jobs) - number) if ran else None)
     return paths
+
+
+def _run_parallel(jobs, suite, options, budget, device, dataset, split, results_dir, key) -> list[Path]:
+    """Shared stages first (every SID table, once, in this process), then the jobs in worker processes."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    tables = sorted({(job.tokenizer, job.seed) for job in jobs if job.tokenizer})
+    for number, (tokenizer, seed) in enumerate(tables, start=1):
+        with stage(f"shared stage {number}/{len(tables)}: SID table {tokenizer} seed {seed}"):
+            config = suite.plugin_config("tokenizers", tokenizer, budget)
+            fit_table(tokenizer, suite.plugin_name("tokenizers", tokenizer), config, seed, dataset, split,
+                      suite.features, device)
+    workers = min(options.workers, len(jobs))
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    devices = _devices_for(workers, device)
+    log(f"{len(jobs)} job(s) on {workers} worker processes, {threads} thread(s) each")
+    context = multiprocessing.get_context("spawn")  # no fork of a process that may hold CUDA or OpenMP state
+    plugin_files = [str(p) for p in registry.loaded_plugin_files()]
+    paths, done, start = [], 0, time.perf_counter()
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_init,
+                             initargs=(plugin_files, threads)) as pool:
+        futures = [pool.submit(_worker_job, job, suite, budget, devices[i % workers], options.dataset_path,
+                               results_dir, options.force, threads) for i, job in enumerate(jobs)]
+        for future in as_completed(futures):
+            job, path, record = future.result()
+            paths.append(path)
+            done += 1
+            elapsed = time.perf_counter() - start
+            _report(done, len(jobs), job, record, elapsed / done * (len(jobs) - done))
+    return sorted(paths)

@@ -17,7 +17,7 @@ def test_tiny_suite_end_to_end(tmp_path):
     first = run_cli("run", "--suite", "tiny", "--budget", "smoke", "--device", "cpu")
     assert first.returncode == 0, first.stderr
     paths = records.find_records(results(tmp_path), "tiny")
-    systems = ("popularity", "random", "random+tiger", "rqvae+tiger", "title+tiger")
+    systems = ("popularity", "random", "random+tiger", "rqvae+tiger", "sasrec", "title+tiger")
     assert [p.relative_to(results(tmp_path)).as_posix() for p in paths] == [
         f"runs/tiny/smoke/{system}/seed{seed}.json" for system in systems for seed in (0, 1)]
     by_system = {}
@@ -33,6 +33,8 @@ def test_tiny_suite_end_to_end(tmp_path):
         if uses_sids:
             assert record["tokenizer"]["diagnostics"]["n_items"] == 120
             assert record["training"]["epochs"] == 2 and record["training"]["invalid_id_share"] == 0
+        if record["system"] == "sasrec":
+            assert record["training"]["model"] == "SASRec" and record["training"]["epochs"] == 1
         if record["tokenizer"] and record["tokenizer"]["plugin"] == "rqvae":
             assert record["tokenizer"]["fit_report"]["epochs"] == 30
         by_system.setdefault(record["system"], []).append(record["metrics"]["test"]["ndcg@10"])
@@ -43,7 +45,7 @@ def test_tiny_suite_end_to_end(tmp_path):
 
     before = {p: p.read_bytes() for p in paths}
     again = run_cli("run", "--suite", "tiny", "--budget", "smoke", "--device", "cpu")
-    assert again.returncode == 0 and again.stderr.count("record exists, skipped") == len(paths) == 10
+    assert again.returncode == 0 and again.stderr.count("record exists, skipped") == len(paths) == 12
     assert {p: p.read_bytes() for p in paths} == before
 
     changed = run_cli("run", "--suite", "tiny", "--budget", "smoke", "--device", "cpu", "--recommenders",
@@ -103,3 +105,16 @@ def test_killed_run_resumes_without_redoing_finished_jobs(tmp_path):
     assert [p.name for p in records.find_records(results(tmp_path), "resume")] == [
         "seed0.json", "seed1.json", "seed2.json"]
     assert done[0].read_bytes() == seed0
+
+
+def test_workers_run_jobs_in_parallel_processes_after_shared_stages(tmp_path):
+    result = run_cli("run", "--suite", "tiny", "--budget", "smoke", "--device", "cpu", "--workers", "2",
+                     "--recommenders", "popularity,tiger", "--tokenizers", "random", "--seeds", "0,1")
+    assert result.returncode == 0, result.stderr
+    assert "shared stage 2/2: SID table random seed 1" in result.stderr
+    assert "4 job(s) on 2 worker processes, 1 thread(s) each" in result.stderr
+    paths = records.find_records(results(tmp_path), "tiny")
+    assert len(paths) == 4 and all(records.read_record(p)["metrics"]["test"] for p in paths)
+    again = run_cli("run", "--suite", "tiny", "--budget", "smoke", "--device", "cpu", "--workers", "2",
+                    "--recommenders", "popularity,tiger", "--tokenizers", "random", "--seeds", "0,1")
+    assert again.returncode == 0 and again.stderr.count("record exists, skipped") == 4

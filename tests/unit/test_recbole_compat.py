@@ -84,13 +84,16 @@ def test_dok_update_is_restored():
 def test_config_ignores_argv_keeps_environment_and_writes_nothing_here(tmp_path, monkeypatch):
     from bench.recbole_bridge import recbole_settings, write_atomic_files
 
-    monkeypatch.chdir(tmp_path)
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
     monkeypatch.setattr(sys, "argv", ["pytest", "--learning_rate=9", "--epochs=77"])
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3")
     split = tiny_split()
     data = write_atomic_files(split, tmp_path / "elsewhere" / "data")
     config = recbole_compat.recbole_config("SASRec", "bench", str(data), str(tmp_path / "elsewhere" / "saved"),
-                                           {**recbole_settings(split, 0, "cpu"), "learning_rate": 0.002})
+                                           {**recbole_settings(split, 0, "cpu"), "learning_rate": 0.002,
+                                            "train_neg_sample_args": None})
     assert config["learning_rate"] == 0.002 and config["epochs"] != 77
     assert os.environ["CUDA_VISIBLE_DEVICES"] == "3"
     from recbole.trainer import Trainer
@@ -99,4 +102,4 @@ def test_config_ignores_argv_keeps_environment_and_writes_nothing_here(tmp_path,
 
     train, _, _ = data_preparation(config, create_dataset(config))
     Trainer(config, SASRec(config, train.dataset))
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["elsewhere"]  # no log/, saved/, log_tensorboard/
+    assert list(cwd.iterdir()) == []  # no log/, saved/, log_tensorboard/

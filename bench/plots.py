@@ -1,0 +1,58 @@
+"""Leaderboard figures, for readers who would rather look than read: NDCG@10 with its 95% interval per system,
+and quality against the tokenizer's collisions. PNG files next to the markdown that links them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from bench.io import atomic_write_bytes
+
+
+def _figure_bytes(figure) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight", metadata={"Software": None})
+    return buffer.getvalue()
+
+
+def metric_with_intervals(rows: list[tuple[str, float, float, float]], title: str, path: Path) -> None:
+    """rows: (system, mean, ci_low, ci_high), drawn best first as horizontal error bars."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    rows = sorted(rows, key=lambda r: r[1])
+    figure, axis = plt.subplots(figsize=(7, 0.35 * len(rows) + 1.2))
+    y = np.arange(len(rows))
+    means = np.array([r[1] for r in rows])
+    errors = np.array([[r[1] - r[2] for r in rows], [r[3] - r[1] for r in rows]])
+    axis.errorbar(means, y, xerr=errors, fmt="o", color="#1f4e79", ecolor="#7a9cc6", capsize=3)
+    axis.set_yticks(y, [r[0] for r in rows])
+    axis.set_xlabel("test NDCG@10 (mean over users; 95% bootstrap interval)")
+    axis.set_title(title)
+    axis.grid(axis="x", alpha=0.3)
+    atomic_write_bytes(path, _figure_bytes(figure))
+    plt.close(figure)
+
+
+def quality_against_collisions(points: list[tuple[str, float, float]], title: str, path: Path) -> None:
+    """points: (system, collided share before disambiguation, NDCG@10)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(6, 4))
+    for name, collided, quality in points:
+        axis.scatter(collided * 100, quality, color="#1f4e79")
+        axis.annotate(name, (collided * 100, quality), textcoords="offset points", xytext=(4, 4), fontsize=8)
+    axis.set_xlabel("items in colliding buckets before disambiguation (%)")
+    axis.set_ylabel("test NDCG@10")
+    axis.set_title(title)
+    axis.grid(alpha=0.3)
+    atomic_write_bytes(path, _figure_bytes(figure))
+    plt.close(figure)
