@@ -109,8 +109,7 @@ def run_job(job: Job, suite: Suite, budget: str, device: str, dataset: Dataset, 
     """Train and evaluate one job and write its record; (path, None) when a record for it already exists.
     A frozen sweep result for this system and budget (suites/tuned/...) replaces the suite's settings."""
     tuned = load_tuned(suite.name, job.system, budget) if use_tuned else None
-    if tuned:
-        suite = with_overrides(suite, SweepTarget(suite, job.tokenizer, job.recommender, budget), tuned[0])
+    suite = _with_tuned(suite, job, budget, tuned)
     plugin = suite.plugin_name("recommenders", job.recommender)
     rec_cls = registry.get("recommenders", plugin)
     rec_config = suite.plugin_config("recommenders", job.recommender, budget)
@@ -181,6 +180,13 @@ def run_job(job: Job, suite: Suite, budget: str, device: str, dataset: Dataset, 
     records.write_run(path, record, per_user)
     shutil.rmtree(work_dir, ignore_errors=True)  # checkpoints only matter until the record exists
     return path, record
+
+
+def _with_tuned(suite: Suite, job: Job, budget: str, tuned: tuple[dict, str] | None) -> Suite:
+    """The suite with a frozen sweep result for this job's system and budget applied, if there is one."""
+    if not tuned:
+        return suite
+    return with_overrides(suite, SweepTarget(suite, job.tokenizer, job.recommender, budget), tuned[0])
 
 
 def _worker_init(plugin_files: list[str], threads: int) -> None:
@@ -261,12 +267,16 @@ def _run_parallel(jobs, suite, options, budget, device, dataset, split, results_
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
-    tables = sorted({(job.tokenizer, job.seed) for job in jobs if job.tokenizer})
-    for number, (tokenizer, seed) in enumerate(tables, start=1):
+    tables = {}
+    for job in jobs:  # each distinct (tokenizer, its settings, seed) once, tuned settings included
+        if job.tokenizer:
+            job_suite = _with_tuned(suite, job, budget, load_tuned(suite.name, job.system, budget))
+            config = job_suite.plugin_config("tokenizers", job.tokenizer, budget)
+            tables.setdefault((job.tokenizer, config_hash(config), job.seed), (job_suite, config))
+    for number, ((tokenizer, _, seed), (job_suite, config)) in enumerate(sorted(tables.items()), start=1):
         with stage(f"shared stage {number}/{len(tables)}: SID table {tokenizer} seed {seed}"):
-            config = suite.plugin_config("tokenizers", tokenizer, budget)
-            fit_table(tokenizer, suite.plugin_name("tokenizers", tokenizer), config, seed, dataset, split,
-                      suite.features, device)
+            fit_table(tokenizer, job_suite.plugin_name("tokenizers", tokenizer), config, seed, dataset, split,
+                      job_suite.features, device)
     workers = min(options.workers, len(jobs))
     threads = max(1, (os.cpu_count() or 1) // workers)
     devices = _devices_for(workers, device)
