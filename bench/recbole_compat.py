@@ -17,7 +17,10 @@ that shows the failure it prevents.
    `_load_feat` for sequence fields), and `Series.agg(np.concatenate)` / `agg(len)` work on the whole
    column instead of per row (`_remap` of token sequences). The patched methods assign instead.
 5. scipy >= 1.12: graph models call `dok_matrix._update`, which was removed; it is restored as a dict update.
-6. Process state: RecBole's Config reads `--key=value` from `sys.argv` and sets CUDA_VISIBLE_DEVICES; it
+6. Anomaly detection: importing RecBole's model package runs `torch.autograd.set_detect_anomaly(True)` at module
+   level (`sine.py`), which slows every backward pass of the process and turns a NaN loss anywhere into a
+   RuntimeError. `apply()` imports the models and switches it back off.
+7. Process state: RecBole's Config reads `--key=value` from `sys.argv` and sets CUDA_VISIBLE_DEVICES; it
    writes `./log_tensorboard` (every `Trainer`), `./log` (`init_logger`, which we
    never call) and `./saved` (the default `checkpoint_dir`, which `recbole_config` points elsewhere).
 """
@@ -166,6 +169,10 @@ def apply() -> None:
     from recbole.trainer import trainer
     from recbole.utils import FeatureType
 
+    import torch
+    import recbole.model.sequential_recommender  # noqa: F401  (its sine.py switches anomaly detection on)
+
+    torch.autograd.set_detect_anomaly(False)
     _numpy_aliases(configurator.Config)
     trainer.torch = _TrustedTorch()
     trainer.get_tensorboard = lambda logger: _NullWriter()

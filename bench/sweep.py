@@ -137,7 +137,10 @@ def _open_study(name: str, storage: str, seed: int, attempts: int = 6):
 
     for attempt in range(attempts):
         try:
-            return optuna.create_study(study_name=name, storage=storage, direction="maximize", load_if_exists=True,
+            backend = storage
+            if storage.startswith("sqlite"):  # several local workers on one file: wait for its lock, do not fail
+                backend = optuna.storages.RDBStorage(storage, engine_kwargs={"connect_args": {"timeout": 120}})
+            return optuna.create_study(study_name=name, storage=backend, direction="maximize", load_if_exists=True,
                                        sampler=optuna.samplers.TPESampler(seed=seed),
                                        pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1))
         except (SQLAlchemyError, optuna.exceptions.DuplicatedStudyError):

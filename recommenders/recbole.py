@@ -11,6 +11,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from bench.recommender import FitInfo, Recommender, register_recommender
 
 
@@ -57,6 +59,7 @@ class RecBoleSequential(Recommender):
         dataset = create_dataset(self.rb_config)
         self.train_data, self.valid_data, self.test_data = data_preparation(self.rb_config, dataset)
         self.ids = IdMap.from_dataset(dataset, split.n_items)
+        self.user_ids = dataset.field2token_id["user_id"]  # our user index (as text) -> RecBole id
         init_seed(seed, True)
         self.model = get_model(config.model)(self.rb_config, self.train_data.dataset).to(device)
         self.trainer = get_trainer(self.rb_config["MODEL_TYPE"], config.model)(self.rb_config, self.model)
@@ -93,8 +96,9 @@ class RecBoleSequential(Recommender):
     def recommend(self, examples, k):
         from bench.recbole_bridge import score_top_k
 
+        users = np.array([self.user_ids[str(u)] for u in examples.users], dtype=np.int64)  # for user-aware models
         return score_top_k(self.model, self.rb_config, self.ids, examples, k, self.config.eval_batch_size,
-                           self.context.device)
+                           self.context.device, users)
 
     def recbole_evaluation(self) -> dict:
         """RecBole's own metrics of the trained model on its test loader (to check ours against)."""

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import uuid
+
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,9 +50,14 @@ class SyntheticDataset:
     def materialize(self) -> Path:
         folder = cache_dir() / "datasets" / f"synthetic-v{GENERATOR_VERSION}-{self.n_users}x{self.n_items}"
         if not (folder / "items.jsonl.gz").is_file():
-            tmp = folder.with_name(folder.name + ".tmp")
+            # Each process writes its own copy and renames it into place: concurrent workers never see a
+            # half-written folder, and the loser of the race just drops its copy.
+            tmp = folder.with_name(f"{folder.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
             write_synthetic(tmp, n_users=self.n_users, n_items=self.n_items)
-            tmp.replace(folder) if not folder.exists() else None
+            try:
+                tmp.rename(folder)
+            except OSError:
+                shutil.rmtree(tmp, ignore_errors=True)
         return folder
 
 

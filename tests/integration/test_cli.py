@@ -7,7 +7,7 @@ import pytest
 from tests.conftest import REPO, run_cli
 
 
-@pytest.mark.parametrize("command", ["run", "data", "ls", "leaderboard", "check", "tokenize", "perf"])
+@pytest.mark.parametrize("command", ["run", "sweep", "data", "ls", "leaderboard", "check", "tokenize", "perf"])
 def test_every_command_has_help_with_examples(command):
     result = run_cli(command, "--help")
     assert result.returncode == 0 and "examples:" in result.stdout
@@ -42,7 +42,7 @@ def test_dry_run_prints_resolved_config_and_jobs():
     result = run_cli("run", "--suite", "tiny", "--budget", "smoke", "--set", "protocol.max_history=7", "--dry-run")
     assert result.returncode == 0, result.stderr
     assert "max_history: 7" in result.stdout and "budget: smoke" in result.stdout
-    assert "jobs (8):" in result.stdout and "random seed 1" in result.stdout and "title+tiger seed 0" in result.stdout
+    assert "jobs (12):" in result.stdout and "random seed 1" in result.stdout and "title+tiger seed 0" in result.stdout
 
 
 def test_data_stats_amazon_beauty():

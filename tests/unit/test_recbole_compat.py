@@ -103,3 +103,9 @@ def test_config_ignores_argv_keeps_environment_and_writes_nothing_here(tmp_path,
     train, _, _ = data_preparation(config, create_dataset(config))
     Trainer(config, SASRec(config, train.dataset))
     assert list(cwd.iterdir()) == []  # no log/, saved/, log_tensorboard/
+
+
+def test_recbole_does_not_leave_anomaly_detection_on():
+    import recbole.model.sequential_recommender  # noqa: F401
+
+    assert not torch.is_anomaly_enabled()
