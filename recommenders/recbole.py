@@ -41,13 +41,14 @@ class RecBoleSequential(Recommender):
         from recbole.data import create_dataset, data_preparation
         from recbole.utils import get_model, get_trainer, init_seed
 
+        from bench.paths import cache_dir
         from bench.progress import log
         from bench.recbole_bridge import IdMap, recbole_settings, write_atomic_files
         from bench.recbole_compat import recbole_config
 
         config, device = self.config, self.context.device
         torch.set_num_threads(self.context.threads)
-        work = Path(self.context.work_dir or ".cache/work/recbole")
+        work = Path(self.context.work_dir or cache_dir() / "work" / "recbole")
         data_path = write_atomic_files(split, work / "data")
         settings = {**recbole_settings(split, seed, device), "loss_type": config.loss_type,
                     "epochs": config.epochs, "stopping_step": config.stopping_step,
