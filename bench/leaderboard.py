@@ -62,11 +62,12 @@ def _per_user_mean(recs: list[dict], metric: str) -> tuple[np.ndarray, np.ndarra
 def _significance(systems: dict[str, list[dict]], reference: str) -> dict[str, dict[str, object]]:
     """{system: {metric: Comparison with Holm-adjusted p}} against the reference."""
     found, raw = {}, []
+    baseline = {metric: _per_user_mean(systems[reference], metric) for metric in TESTED}  # read once
     for system in sorted(systems):
         if system == reference:
             continue
         for metric in TESTED:
-            ref_users, ref_values = _per_user_mean(systems[reference], metric)
+            ref_users, ref_values = baseline[metric]
             users, values = _per_user_mean(systems[system], metric)
             if not np.array_equal(users, ref_users):
                 raise ValueError(f"{system} and {reference} were evaluated on different users")
