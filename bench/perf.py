@@ -1,10 +1,13 @@
-"""Speed benchmarks. `perf data`: loading, the split, metrics. `perf recommender`: our encoder-decoder against what users would otherwise reach for,
-Hugging Face `T5ForConditionalGeneration` of the same size, measured in one run on the same data.
+"""Speed benchmarks. `perf data`: loading, the split, metrics. `perf recommender`: our encoder-decoder against
+what users would otherwise reach for, Hugging Face `T5ForConditionalGeneration` of the same size, measured in
+one run on the same data.
 
 Training: examples/s on the same length-bucketed batches, and on fixed-length batches padded to 20 items
 (how LETTER and LC-Rec feed T5). Decoding: users/s for constrained beam search (beam 20, top 10) against
 `generate(num_beams=20, prefix_allowed_tokens_fn=...)`, on one fixed model whose weights are copied into
-the T5 (the architectures match), checking that both decoders return the same top 10.
+the T5 (the architectures match), checking that both decoders return the same top 10. Every ratio comes
+with its roofline: matmul FLOPs per user or example, counted on the real calls, against this machine's
+measured matmul rate, so a report says how much of a gap is engineering and how much is arithmetic.
 """
 
 from __future__ import annotations
@@ -17,7 +20,8 @@ import torch
 
 from bench.seq2seq.beam import beam_search
 from bench.seq2seq.model import ModelShape, Seq2SeqRecommender
-from bench.seq2seq.train import length_batches, tensors
+from bench.seq2seq.config import TrainConfig
+from bench.seq2seq.train import length_batches, make_optimizer, tensors, train_step
 from bench.seq2seq.trie import PrefixTrie
 from bench.seq2seq.vocab import BOS, PAD, SIDVocab
 
@@ -133,24 +137,18 @@ def run(split, table, n_batches: int = 12, n_users: int = 256, seed: int = 0, th
     batches = length_batches(train.lengths, 256, np.random.default_rng(seed))[:n_batches + 1]
     report = {"batch_size": 256, "timed_batches": n_batches, "levels": table.n_levels}
 
-    def train_ours(model):
-        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
-
-        def step(rows):
-            users, history, lengths, targets = tensors(train, rows, "cpu")
-            loss = model.loss(users, history, lengths, targets)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-        return step
+    def train_ours(model):  # the training loop's own step: fused AdamW, gradient clipping
+        config = TrainConfig(lr=1e-3)
+        optimizer = make_optimizer(model, config)
+        return lambda rows: train_step(model, optimizer, tensors(train, rows, "cpu"), config.grad_clip)
 
     model = Seq2SeqRecommender(vocab, ModelShape(), "sid_tokens").train()
     report["ours_train_examples_per_s"] = _throughput(train_ours(model), batches)
     item_sum = Seq2SeqRecommender(vocab, ModelShape(), "item_sum").train()
     report["ours_item_sum_train_examples_per_s"] = _throughput(train_ours(item_sum), batches)
 
-    def train_hf(t5, pad_to):
-        optimizer = torch.optim.AdamW(t5.parameters(), lr=1e-3)
+    def train_hf(t5, pad_to):  # the same optimiser and clipping as ours
+        optimizer = torch.optim.AdamW(t5.parameters(), lr=1e-3, fused=True)
 
         def step(rows):
             users, history, lengths, targets = tensors(train, rows, "cpu")
@@ -158,6 +156,7 @@ def run(split, table, n_batches: int = 12, n_users: int = 256, seed: int = 0, th
             loss = t5(input_ids=input_ids, attention_mask=attention, labels=labels).loss
             optimizer.zero_grad()
             loss.backward()
+            torch.nn.utils.clip_grad_norm_(t5.parameters(), 1.0, foreach=True)
             optimizer.step()
         return step
 
@@ -179,13 +178,13 @@ def run(split, table, n_batches: int = 12, n_users: int = 256, seed: int = 0, th
                                    full_softmax=full_softmax).items)
         return torch.cat(out)
 
-    ours_decode(True)
-    start = time.perf_counter()
-    ours_items = ours_decode(True)
-    report["ours_beam_users_per_s"] = n_users / (time.perf_counter() - start)
+    ours_items = ours_decode(True)  # warm-up; HF's normalisation, for the agreement check below
     start = time.perf_counter()
     ours_decode(False)
-    report["ours_beam_users_per_s_level_softmax"] = n_users / (time.perf_counter() - start)
+    report["ours_beam_users_per_s"] = n_users / (time.perf_counter() - start)  # as the benchmark decodes
+    start = time.perf_counter()
+    ours_decode(True)
+    report["ours_beam_users_per_s_full_softmax"] = n_users / (time.perf_counter() - start)
 
     allowed = {}
     for codes in vocab.item_tokens.tolist():
@@ -199,16 +198,23 @@ def run(split, table, n_batches: int = 12, n_users: int = 256, seed: int = 0, th
 
     hf_users = min(n_users, 64)  # generate() is slow: time it on every (n_users / 64)-th user, same length mix
     pick = torch.arange(0, n_users, max(1, n_users // hf_users))[:hf_users]
-    input_ids, attention, _ = hf_batch(vocab, users[pick], history[pick], lengths[pick], None)
+
+    @torch.inference_mode()
+    def hf_decode(part: slice) -> list[int]:  # each batch padded to its own longest history
+        rows = pick[part]
+        input_ids, attention, _ = hf_batch(vocab, users[rows], history[rows], lengths[rows], None)
+        out = t5.generate(input_ids=input_ids, attention_mask=attention, num_beams=20,
+                          num_return_sequences=10, max_new_tokens=table.n_levels, min_new_tokens=table.n_levels,
+                          do_sample=False, early_stopping=True, prefix_allowed_tokens_fn=prefix_allowed,
+                          length_penalty=0.0)
+        return [item_of.get(tuple(seq[1:]), -1) for seq in out.tolist()]
+
+    def hf_decode_all() -> list[int]:
+        return [item for s in range(0, hf_users, 16) for item in hf_decode(slice(s, s + 16))]
+
+    hf_decode(slice(0, 16))  # warm-up, as ours had
     start = time.perf_counter()
-    hf_items = []
-    with torch.inference_mode():
-        for s in range(0, hf_users, 16):
-            out = t5.generate(input_ids=input_ids[s:s + 16], attention_mask=attention[s:s + 16], num_beams=20,
-                              num_return_sequences=10, max_new_tokens=table.n_levels,
-                              min_new_tokens=table.n_levels, do_sample=False, early_stopping=True,
-                              prefix_allowed_tokens_fn=prefix_allowed, length_penalty=0.0)
-            hf_items += [item_of.get(tuple(seq[1:]), -1) for seq in out.tolist()]
+    hf_items = hf_decode_all()
     report["hf_generate_users_per_s"] = hf_users / (time.perf_counter() - start)
     hf_items = torch.tensor(hf_items).view(hf_users, 10)
     same = (hf_items == ours_items[pick]).all(1)
@@ -222,5 +228,52 @@ def run(split, table, n_batches: int = 12, n_users: int = 256, seed: int = 0, th
     report["train_speedup_item_sum_vs_fixed_length"] = report["ours_item_sum_train_examples_per_s"] / \
         report["hf_t5_train_examples_per_s_fixed_length"]
     report["decode_speedup"] = report["ours_beam_users_per_s"] / report["hf_generate_users_per_s"]
+    report["decode_speedup_full_softmax"] = report["ours_beam_users_per_s_full_softmax"] / \
+        report["hf_generate_users_per_s"]
+    report.update(flop_ceilings(report, lambda: ours_decode(False), n_users, hf_decode_all,
+                                hf_users, train_ours(model), train_hf(hf, split.config.max_history), batches[1]))
     report["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return report
+
+
+def matmul_gflops(repeats: int = 20) -> float:
+    """This machine's float32 matmul rate on the model's own shapes (best of them): the roofline."""
+    best = 0.0
+    warm = torch.randn(2048, 2048)
+    start = time.perf_counter()
+    while time.perf_counter() - start < 1.0:  # let the cores reach their clock before timing
+        warm @ warm
+    for m, k, n in [(5120, 128, 1024), (5120, 1024, 128), (5120, 128, 384)]:
+        a, b = torch.randn(m, k), torch.randn(k, n)
+        a @ b
+        start = time.perf_counter()
+        for _ in range(repeats):
+            a @ b
+        best = max(best, 2 * m * k * n * repeats / (time.perf_counter() - start) / 1e9)
+    return best
+
+
+def counted_flops(fn) -> int:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        fn()
+    return counter.get_total_flops()
+
+
+def flop_ceilings(report: dict, ours_decode, ours_users: int, hf_decode, hf_users: int, ours_step, hf_step,
+                  rows) -> dict:
+    """How fast each side could go at all: matmul FLOPs per user / example (counted by torch's FLOP counter
+    on the real calls) against the machine's matmul rate. `*_ceiling_speedup` is the ratio ours would reach
+    if it ran at the machine's full matmul rate and theirs stayed as measured: a target above it cannot be
+    met by engineering, only by doing less arithmetic (or on other hardware)."""
+    out = {"machine_matmul_gflops": matmul_gflops()}
+    out["ours_decode_gflop_per_user"] = counted_flops(ours_decode) / ours_users / 1e9
+    out["hf_decode_gflop_per_user"] = counted_flops(hf_decode) / hf_users / 1e9
+    out["ours_decode_achieved_gflops"] = out["ours_decode_gflop_per_user"] * report["ours_beam_users_per_s"]
+    out["decode_ceiling_users_per_s"] = out["machine_matmul_gflops"] / out["ours_decode_gflop_per_user"]
+    out["decode_ceiling_speedup"] = out["decode_ceiling_users_per_s"] / report["hf_generate_users_per_s"]
+    out["ours_train_gflop_per_example"] = counted_flops(lambda: ours_step(rows)) / len(rows) / 1e9
+    out["hf_fixed_length_train_gflop_per_example"] = counted_flops(lambda: hf_step(rows)) / len(rows) / 1e9
+    out["ours_train_achieved_gflops"] = out["ours_train_gflop_per_example"] * report["ours_train_examples_per_s"]
+    return out

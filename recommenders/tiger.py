@@ -15,6 +15,7 @@ from bench.seq2seq.config import ModelShape, TrainConfig
 
 @register_recommender("tiger")
 class Tiger(Recommender):
+    version = 2  # 2: explicit attention with its own dropout draws, tree-attention decoding, fused AdamW
     uses_sids = True
     search_space = {"train.lr": ("log", 3e-4, 1e-2), "train.warmup_steps": ("int", 50, 1000),
                     "model.dropout": ("float", 0.0, 0.3), "train.batch_size": ("choice", [128, 256, 512])}

@@ -1,9 +1,10 @@
 """Batched beam search over semantic IDs, constrained to real items by the prefix trie.
 
 All users of a batch and all their beams advance together: one decoder call and one top-k per level, with
-the trie's allowed-code masks built by tensor ops. Every surviving beam is a distinct prefix, so the final
-beams are distinct items; the top k of them are the recommendations (item level). Unconstrained decoding
-(TIGER's setting) generates freely and drops IDs that are no item, reporting how many were invalid.
+the trie's allowed-code masks built by tensor ops and the beams' keys/values shared by tree attention.
+Every surviving beam is a distinct prefix, so the final beams are distinct items; the top k of them are the
+recommendations (item level). Unconstrained decoding (TIGER's setting) generates freely and drops IDs that
+are no item, reporting how many were invalid.
 """
 
 from __future__ import annotations
@@ -38,11 +39,10 @@ def beam_search(model: Seq2SeqRecommender, trie: PrefixTrie, users, history, len
     scores = torch.zeros(b, 1, device=device)  # one live beam per user to start
     nodes = torch.zeros(b, 1, dtype=torch.long, device=device)
     tokens = torch.full((b, 1, 1), BOS, dtype=torch.long, device=device)
-    caches: list[dict] = [{} for _ in model.decoder]  # per layer: self-attention keys/values, memory keys/values
+    state = model.start_decoding(memory, memory_mask, slots=1 + beam * (vocab.n_levels - 1))
     for level in range(vocab.n_levels):
         width = scores.shape[1]
-        hidden = model.decode_next(tokens[:, :, -1].reshape(b * width, 1), level, memory, memory_mask, width,
-                                   caches)
+        hidden = model.decode_next(tokens[:, :, -1], level, state)  # [B*W, d]
         if full_softmax:
             start = vocab.level_offsets[level]
             logp = torch.log_softmax((hidden @ model.embed.weight.T).float(), dim=-1)
@@ -61,9 +61,7 @@ def beam_search(model: Seq2SeqRecommender, trie: PrefixTrie, users, history, len
         nodes = torch.where(torch.isfinite(top_scores), nodes, torch.full_like(nodes, -1))
         new_token = (code + vocab.level_offsets[level])[..., None]
         tokens = torch.cat([tokens.gather(1, parent_beam[..., None].expand(-1, -1, tokens.shape[2])), new_token], 2)
-        rows = (parent_beam + torch.arange(b, device=device)[:, None] * width).reshape(-1)
-        for cache in caches:  # each surviving beam continues its parent's keys/values
-            cache["k"], cache["v"] = cache["k"].index_select(0, rows), cache["v"].index_select(0, rows)
+        state.reorder(parent_beam)  # each surviving beam continues its parent's path
         scores = top_scores
     items = torch.where(nodes >= 0, trie.leaf_items[nodes.clamp(min=0)], torch.full_like(nodes, -1))
     valid = (items >= 0) & torch.isfinite(scores)
