@@ -103,7 +103,8 @@ def _p(p: float) -> str:
 
 
 def _tokenizer_table(systems: dict[str, list[dict]]) -> list[list]:
-    """One row per tokenizer (first seed's table): code usage, collisions, coherence, fit time."""
+    """One row per tokenizer (first seed's table): its item features (naming the text model), code usage,
+    collisions, coherence, fit time."""
     rows = {}
     for recs in systems.values():
         for record in recs:
@@ -112,10 +113,12 @@ def _tokenizer_table(systems: dict[str, list[dict]]) -> list[list]:
                 continue
             d = tokenizer["diagnostics"]
             coherence = (d.get("coherence") or {}).get("lift")
+            inputs = ", ".join(f"{name} ({info['model']})" if isinstance(info, dict) and info.get("model") else name
+                               for name, info in sorted((tokenizer.get("features") or {}).items()))
             rows[tokenizer["name"]] = [
-                tokenizer["name"], d["n_levels"], "variable" if d["variable_length"] else "fixed",
+                tokenizer["name"], inputs or "—", d["n_levels"], "variable" if d["variable_length"] else "fixed",
                 " / ".join(f"{level['usage']:.0%}" for level in d["levels"][:4]),
-                " / ".join(f"{level['entropy']:.2f}" for level in d["levels"][:4]),
+                " / ".join(f"{abs(level['entropy']):.2f}" for level in d["levels"][:4]),  # never "-0.00"
                 f"{d['collided_share']:.1%}", d["largest_bucket"], "—" if coherence is None else f"{coherence:.2f}",
                 f"{tokenizer['fit_s']:.1f}"]
     return [rows[name] for name in sorted(rows)]
@@ -203,7 +206,7 @@ def build_tables(suite_name: str, version: int, results: Path, data_files: dict 
             md += ["SID diagnostics (seed of the first record per tokenizer; usage and normalised entropy per level, "
                    "collisions before the disambiguation code, coherence = lift of P(same category | same first code) "
                    "over random codes):", "",
-                   tabulate(tokenizers, headers=["tokenizer", "levels", "length", "usage", "entropy",
+                   tabulate(tokenizers, headers=["tokenizer", "inputs", "levels", "length", "usage", "entropy",
                                                  "collided", "largest bucket", "coherence", "fit s"],
                             tablefmt="github", disable_numparse=True), ""]
     if not groups:

@@ -231,7 +231,8 @@ def run(split, table, n_batches: int = 12, n_users: int = 256, seed: int = 0, th
     report["decode_speedup_full_softmax"] = report["ours_beam_users_per_s_full_softmax"] / \
         report["hf_generate_users_per_s"]
     report.update(flop_ceilings(report, lambda: ours_decode(False), n_users, hf_decode_all,
-                                hf_users, train_ours(model), train_hf(hf, split.config.max_history), batches[1]))
+                                hf_users, train_ours(model), train_hf(hf, None), train_hf(hf, split.config.max_history),
+                                batches[1]))
     report["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return report
 
@@ -262,7 +263,7 @@ def counted_flops(fn) -> int:
 
 
 def flop_ceilings(report: dict, ours_decode, ours_users: int, hf_decode, hf_users: int, ours_step, hf_step,
-                  rows) -> dict:
+                  hf_fixed_length_step, rows) -> dict:
     """How fast each side could go at all: matmul FLOPs per user / example (counted by torch's FLOP counter
     on the real calls) against the machine's matmul rate. `*_ceiling_speedup` is the ratio ours would reach
     if it ran at the machine's full matmul rate and theirs stayed as measured: a target above it cannot be
@@ -274,6 +275,8 @@ def flop_ceilings(report: dict, ours_decode, ours_users: int, hf_decode, hf_user
     out["decode_ceiling_users_per_s"] = out["machine_matmul_gflops"] / out["ours_decode_gflop_per_user"]
     out["decode_ceiling_speedup"] = out["decode_ceiling_users_per_s"] / report["hf_generate_users_per_s"]
     out["ours_train_gflop_per_example"] = counted_flops(lambda: ours_step(rows)) / len(rows) / 1e9
-    out["hf_fixed_length_train_gflop_per_example"] = counted_flops(lambda: hf_step(rows)) / len(rows) / 1e9
+    out["hf_same_batches_train_gflop_per_example"] = counted_flops(lambda: hf_step(rows)) / len(rows) / 1e9
+    out["hf_fixed_length_train_gflop_per_example"] = counted_flops(
+        lambda: hf_fixed_length_step(rows)) / len(rows) / 1e9
     out["ours_train_achieved_gflops"] = out["ours_train_gflop_per_example"] * report["ours_train_examples_per_s"]
     return out
