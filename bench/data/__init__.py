@@ -58,6 +58,8 @@ class SyntheticDataset:
                 tmp.rename(folder)
             except OSError:
                 shutil.rmtree(tmp, ignore_errors=True)
+                if not (folder / "items.jsonl.gz").is_file():  # not a lost race: a real failure
+                    raise
         return folder
 
 

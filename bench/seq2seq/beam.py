@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
-from bench.seq2seq.model import Seq2SeqRecommender
+from bench.seq2seq.model import DecodeState, Seq2SeqRecommender
 from bench.seq2seq.trie import PrefixTrie
 from bench.seq2seq.vocab import BOS
 
@@ -38,11 +38,11 @@ def beam_search(model: Seq2SeqRecommender, trie: PrefixTrie, users, history, len
     device = memory.device
     scores = torch.zeros(b, 1, device=device)  # one live beam per user to start
     nodes = torch.zeros(b, 1, dtype=torch.long, device=device)
-    tokens = torch.full((b, 1, 1), BOS, dtype=torch.long, device=device)
-    state = model.start_decoding(memory, memory_mask, slots=1 + beam * (vocab.n_levels - 1))
+    last_tokens = torch.full((b, 1), BOS, dtype=torch.long, device=device)  # each beam's newest token
+    state = DecodeState(model, memory, memory_mask, slots=1 + beam * (vocab.n_levels - 1))
     for level in range(vocab.n_levels):
         width = scores.shape[1]
-        hidden = model.decode_next(tokens[:, :, -1], level, state)  # [B*W, d]
+        hidden = model.decode_next(last_tokens, level, state)  # [B*W, d]
         if full_softmax:
             start = vocab.level_offsets[level]
             logp = torch.log_softmax((hidden @ model.embed.weight.T).float(), dim=-1)
@@ -59,8 +59,7 @@ def beam_search(model: Seq2SeqRecommender, trie: PrefixTrie, users, history, len
         parent_node = nodes.gather(1, parent_beam)
         nodes = trie.step(level, parent_node, code)
         nodes = torch.where(torch.isfinite(top_scores), nodes, torch.full_like(nodes, -1))
-        new_token = (code + vocab.level_offsets[level])[..., None]
-        tokens = torch.cat([tokens.gather(1, parent_beam[..., None].expand(-1, -1, tokens.shape[2])), new_token], 2)
+        last_tokens = code + vocab.level_offsets[level]
         state.reorder(parent_beam)  # each surviving beam continues its parent's path
         scores = top_scores
     items = torch.where(nodes >= 0, trie.leaf_items[nodes.clamp(min=0)], torch.full_like(nodes, -1))
