@@ -97,6 +97,8 @@ def _parser() -> argparse.ArgumentParser:
     sweep.add_argument("--budget", default="auto", help="smoke, cpu, paper, or auto")
     sweep.add_argument("--device", default="auto")
     sweep.add_argument("--seed", type=int, default=0, help="the TPE sampler's seed")
+    sweep.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                       help="override a suite setting for every trial (e.g. a shorter step budget)")
     sweep.add_argument("--results-dir", type=Path)
     sweep.add_argument("--freeze", action="store_true",
                        help="run nothing; write the study's best settings to suites/tuned/SUITE/SYSTEM.BUDGET.yaml")
@@ -287,7 +289,7 @@ def cmd_sweep(args) -> int:
     from bench.suites import load_suite
     from bench.sweep import SweepTarget, freeze, run_sweep
 
-    suite = load_suite(args.suite)
+    suite = load_suite(args.suite, args.set)
     for kind, name in (("recommenders", args.recommender), ("tokenizers", args.tokenizer)):
         if name is not None and name not in getattr(suite, kind):
             known = list(getattr(suite, kind))

@@ -34,6 +34,26 @@ def git_state() -> tuple[str | None, bool | None]:
         return None, None
 
 
+CPU_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")  # what decides fp32/bf16 speed
+
+
+@lru_cache(maxsize=1)
+def host_cpu() -> dict:
+    """The CPU model and the instruction-set flags that decide how fast (and in which precision) it trains."""
+    model, flags = platform.processor() or None, set()
+    try:
+        for line in open("/proc/cpuinfo", encoding="utf-8"):
+            key, _, value = line.partition(":")
+            if key.strip() == "model name":
+                model = value.strip()
+            elif key.strip() == "flags":
+                flags = set(value.split())
+                break
+    except OSError:
+        pass
+    return {"model": model, "flags": [f for f in CPU_FLAGS if f in flags]}
+
+
 def provenance(device: str) -> dict:
     sha, dirty = git_state()
     return {
@@ -46,5 +66,6 @@ def provenance(device: str) -> dict:
                                                        "sentence-transformers")},
         "device": device,
         "cpu_count": os.cpu_count(),
+        "cpu": host_cpu(),
         "argv": sys.argv[1:],
     }

@@ -58,6 +58,11 @@ class Recommender:
         """Top-k distinct item indices per example row, best first: int array [len(examples), k]."""
         raise NotImplementedError
 
+    def exact_top_k(self, examples: Examples, k: int) -> np.ndarray | None:
+        """The exact top-k by scoring every item, for recommenders whose `recommend` is a heuristic search
+        (beam search); None for those that rank exactly. The runner compares both on a fixed user sample."""
+        return None
+
     def report(self) -> dict:
         """Anything the record should keep about the last `recommend` (e.g. invalid-ID share)."""
         return {}

@@ -70,7 +70,8 @@ def plan(suite: Suite, options: RunOptions) -> list[Job]:
         uses_sids = registry.get("recommenders", suite.plugin_name("recommenders", name)).uses_sids
         if uses_sids and not tokenizers:
             raise ConfigError(f"recommender '{name}' needs semantic IDs, but no tokenizer is selected")
-        for tokenizer in (tokenizers if uses_sids else [None]):
+        paired = [t for t in suite.tokenizers_for(name) if t in tokenizers]
+        for tokenizer in (paired if uses_sids else [None]):
             jobs.extend(Job(name, tokenizer, seed) for seed in seeds)
     if not jobs:
         raise ConfigError("nothing to run: the suite and options select no job")
@@ -95,12 +96,41 @@ def _protocol_info(split: Split) -> dict:
             "dropped_users": split.dropped_users, "train_examples": len(split.train)}
 
 
-def _evaluate(model, split: Split, part: str) -> tuple[dict[str, np.ndarray], float]:
+def _evaluate(model, split: Split, part: str) -> tuple[dict[str, np.ndarray], float, np.ndarray]:
     examples = getattr(split, part)
     k = max(split.config.cutoffs)
     start = time.perf_counter()
     ranked = check_ranked(model.recommend(examples, k), len(examples), split.n_items, k)
-    return per_user_metrics(ranked, examples.targets, split.config.cutoffs), time.perf_counter() - start
+    return per_user_metrics(ranked, examples.targets, split.config.cutoffs), time.perf_counter() - start, ranked
+
+
+FIDELITY_USERS = 500  # test users on which a heuristic search (beam) is checked against exact scoring
+
+
+def beam_fidelity(model, split: Split, ranked: np.ndarray) -> dict | None:
+    """For a recommender that searches (beam search): on a fixed sample of test users, the share whose
+    top-10 equals the exact top-10 (every item scored), and the Recall@10 / NDCG@10 the beam loses."""
+    rows = np.sort(np.random.default_rng(0).choice(len(split.test), min(FIDELITY_USERS, len(split.test)),
+                                                   replace=False))
+    examples = split.test.select(rows)
+    k = max(split.config.cutoffs)
+    start = time.perf_counter()
+    exact = model.exact_top_k(examples, k)
+    if exact is None:
+        return None
+    beam = ranked[rows]
+    same_set = [set(a.tolist()) == set(b.tolist()) for a, b in zip(beam, exact)]
+    overlap = [len(set(a.tolist()) & set(b.tolist())) / k for a, b in zip(beam, exact)]
+    beam_metrics = per_user_metrics(beam, examples.targets, (k,))
+    exact_metrics = per_user_metrics(exact, examples.targets, (k,))
+    out = {"users": len(rows), "k": k, "same_top_k_share": float(np.mean(same_set)),
+           "same_top_k_order_share": float(np.mean((beam == exact).all(1))), "mean_overlap": float(np.mean(overlap)),
+           "seconds": round(time.perf_counter() - start, 2)}
+    for metric in (f"recall@{k}", f"ndcg@{k}"):
+        out[f"exact_{metric}"] = float(exact_metrics[metric].mean())
+        out[f"beam_{metric}"] = float(beam_metrics[metric].mean())
+        out[f"{metric}_lost"] = out[f"exact_{metric}"] - out[f"beam_{metric}"]
+    return out
 
 
 def run_job(job: Job, suite: Suite, budget: str, device: str, dataset: Dataset, split: Split,
@@ -152,9 +182,10 @@ def run_job(job: Job, suite: Suite, budget: str, device: str, dataset: Dataset, 
     start = time.perf_counter()
     info = model.fit(split, sids, job.seed)
     fit_s = time.perf_counter() - start
-    valid, valid_s = _evaluate(model, split, "valid")
-    test, test_s = _evaluate(model, split, "test")
+    valid, valid_s, _ = _evaluate(model, split, "valid")
+    test, test_s, test_ranked = _evaluate(model, split, "test")
     test_report = model.report()
+    fidelity = beam_fidelity(model, split, test_ranked)
     record = {
         "schema_version": records.SCHEMA_VERSION,
         "run_id": run_id,
@@ -171,6 +202,7 @@ def run_job(job: Job, suite: Suite, budget: str, device: str, dataset: Dataset, 
                    "valid_s": round(valid_s, 3), "test_s": round(test_s, 3),
                    "total_s": round(fit_s + valid_s + test_s, 3)},
         "metrics": {"valid": mean_metrics(valid), "test": mean_metrics(test)},
+        "beam_fidelity": fidelity,
         "per_user": {"users": len(split.test)},
         "provenance": provenance(device),
     }

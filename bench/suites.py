@@ -16,6 +16,10 @@ recommenders:
   tiger:
     config: {lr: 0.001}         # overrides of the plugin's Config
     budgets: {smoke: {epochs: 1}, cpu: {...}, paper: {...}}
+  tiger-sid-tokens:             # the same plugin again, paired with one tokenizer only
+    plugin: tiger
+    tokenizers: [rqvae]
+    config: {encoder_input: sid_tokens}
 ```
 """
 
@@ -48,6 +52,8 @@ class PluginSpec:
     plugin: str | None = None
     config: Mapping[str, Any] = field(default_factory=dict)
     budgets: Mapping[str, Any] = field(default_factory=dict)
+    # a recommender that uses SIDs: only these tokenizers (an ablation row need not run on every ID)
+    tokenizers: tuple[str, ...] | None = None
 
     def __post_init__(self):
         for budget in self.budgets:
@@ -75,6 +81,11 @@ class Suite:
     def plugin_name(self, kind: str, name: str) -> str:
         """The registered plugin behind a suite entry (the entry's own name unless it sets `plugin`)."""
         return self.plugin_specs(kind)[name].plugin or name
+
+    def tokenizers_for(self, recommender: str) -> list[str]:
+        """The suite's tokenizers that this recommender is paired with (all, unless its entry names some)."""
+        wanted = self.plugin_specs("recommenders")[recommender].tokenizers
+        return [t for t in self.tokenizers if wanted is None or t in wanted]
 
     def plugin_config(self, kind: str, name: str, budget: str):
         """The plugin's Config with the suite's overrides and then the budget's applied, strictly checked."""
@@ -132,8 +143,14 @@ def load_suite(name_or_path: str, overrides: list | None = None) -> Suite:
             registry.get(kind, suite.plugin_name(kind, name))  # unknown plugins fail here, with a did-you-mean
             for budget in BUDGETS:
                 suite.plugin_config(kind, name, budget)  # and so do unknown or mistyped settings
+    for name, spec in suite.plugin_specs("recommenders").items():
+        for tokenizer in spec.tokenizers or ():
+            if tokenizer not in suite.tokenizers:
+                raise ConfigError(f"{path}: recommenders.{name}.tokenizers: '{tokenizer}' is not a tokenizer of this "
+                                  f"suite{did_you_mean(tokenizer, suite.tokenizers)}")
     if suite.reference is not None:
-        systems = set(suite.recommenders) | {f"{t}+{r}" for t in suite.tokenizers for r in suite.recommenders}
+        systems = set(suite.recommenders) | {f"{t}+{r}" for r in suite.recommenders
+                                             for t in suite.tokenizers_for(r)}
         if suite.reference not in systems:
             raise ConfigError(f"{path}: reference '{suite.reference}' is not a system of this suite"
                               f"{did_you_mean(suite.reference, systems)}")

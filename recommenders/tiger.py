@@ -15,10 +15,12 @@ from bench.seq2seq.config import ModelShape, TrainConfig
 
 @register_recommender("tiger")
 class Tiger(Recommender):
-    version = 2  # 2: explicit attention with its own dropout draws, tree-attention decoding, fused AdamW
+    # 2: explicit attention with its own dropout draws, tree-attention decoding, fused AdamW
+    # 3: scaled attention and an untied head (t5_exact: false), T5's position-bias init, step budgets only
+    version = 3
     uses_sids = True
     search_space = {"train.lr": ("log", 3e-4, 1e-2), "train.warmup_steps": ("int", 50, 1000),
-                    "model.dropout": ("float", 0.0, 0.3), "train.batch_size": ("choice", [128, 256, 512])}
+                    "train.weight_decay": ("log", 1e-3, 0.3), "model.dropout": ("float", 0.0, 0.3)}
 
     @dataclass(frozen=True)
     class Config:
@@ -48,7 +50,8 @@ class Tiger(Recommender):
                       config_key=config_hash([to_dict(config), sids.hash(), seed]), on_eval=self.context.on_eval)
         self.last_invalid_share = 0.0
         return FitInfo(epochs=state.epoch, best_epoch=state.best_epoch, extra={
-            "steps": state.step, "train_minutes": round(state.elapsed / 60, 2),
+            "steps": state.step, "examples": state.examples, "train_minutes": round(state.elapsed / 60, 2),
+            "examples_per_s": round(state.examples / max(state.train_seconds, 1e-9), 1),
             "best_valid_ndcg@10_subset": round(state.best_score, 5), "precision": "bf16" if self.bf16 else "fp32",
             "parameters": sum(p.numel() for p in self.model.parameters()), "curve": state.history})
 
@@ -61,6 +64,23 @@ class Tiger(Recommender):
                                     progress="beam search")
         self.last_invalid_share = invalid / max(1, len(examples) * k)
         return ranked
+
+    def exact_top_k(self, examples, k):
+        """Every item's full ID scored by the model (no beam): what the beam search approximates."""
+        import numpy as np
+        import torch
+
+        from bench.seq2seq.beam import score_all_items
+        from bench.seq2seq.train import autocast, tensors
+
+        device, out = self.context.device, []
+        self.model.eval()
+        for start in range(0, len(examples), 64):
+            users, history, lengths, _ = tensors(examples, np.arange(start, min(start + 64, len(examples))), device)
+            with autocast(device, self.bf16):
+                scores = score_all_items(self.model, users, history, lengths)
+            out.append(scores.topk(k, dim=1).indices.cpu().numpy())
+        return np.concatenate(out) if out else np.zeros((0, k), dtype=np.int64)
 
     def report(self) -> dict:
         return {"invalid_id_share": round(self.last_invalid_share, 5), "constrained": self.config.constrained,

@@ -242,8 +242,7 @@ def fit_rqvae(embeddings: np.ndarray, codebook_sizes: tuple[int, ...], seed: int
         reset = _reset_dead_codes(model, x, generator) if training.reset_dead_codes else 0
         total = totals["reconstruction"] + totals["codebook"] + training.beta * totals["commitment"]
         stale = plateau.update(total)
-        out_of_time = training.max_minutes and time.perf_counter() - start > 60 * training.max_minutes
-        last = epoch == training.epochs or out_of_time
+        last = epoch == training.epochs
         if epoch == 1 or epoch % training.log_every == 0 or last or (training.patience and stale >= training.patience):
             codes = model.encode(x)[0].cpu().numpy()
             usage, entropy = usage_and_entropy(codes, tuple(codebook_sizes))
@@ -255,8 +254,5 @@ def fit_rqvae(embeddings: np.ndarray, codebook_sizes: tuple[int, ...], seed: int
             if training.patience and stale >= training.patience and min(usage) >= training.min_usage:
                 stop = "converged"
                 break
-        if out_of_time:
-            stop = "time"
-            break
     codes = model.encode(x)[0].cpu().numpy().astype(np.int64)
     return RQVAEResult(codes, model, epoch, stop, training.min_usage, history)

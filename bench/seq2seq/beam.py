@@ -45,7 +45,7 @@ def beam_search(model: Seq2SeqRecommender, trie: PrefixTrie, users, history, len
         hidden = model.decode_next(last_tokens, level, state)  # [B*W, d]
         if full_softmax:
             start = vocab.level_offsets[level]
-            logp = torch.log_softmax((hidden @ model.embed.weight.T).float(), dim=-1)
+            logp = torch.log_softmax((hidden @ model.output_weight.T).float(), dim=-1)
             logp = logp[:, start:start + vocab.level_sizes[level]]
         else:
             logp = torch.log_softmax(model.level_logits(hidden, level).float(), dim=-1)  # [B*W, V]
@@ -80,19 +80,23 @@ def beam_search(model: Seq2SeqRecommender, trie: PrefixTrie, users, history, len
 
 
 @torch.inference_mode()
-def score_all_items(model: Seq2SeqRecommender, users, history, lengths) -> torch.Tensor:
-    """Log-probability of every item's full ID for every user [B, n_items]: brute force, for tests."""
+def score_all_items(model: Seq2SeqRecommender, users, history, lengths, chunk: int = 4096) -> torch.Tensor:
+    """Log-probability of every item's full ID for every user [B, n_items]: exact scoring, the reference that
+    beam search is checked against (tests, and every run's beam-fidelity figure). Each user's encoder memory
+    is computed once and broadcast over the catalogue, `chunk` items at a time."""
     vocab = model.vocab
     memory, memory_mask = model.encode(users, history, lengths)
     n_items = vocab.item_tokens.shape[0]
-    out = []
+    device = memory.device
+    tokens = torch.cat([torch.full((n_items, 1), BOS, device=device), vocab.item_tokens[:, :-1]], 1)
+    out = torch.empty(memory.shape[0], n_items, device=device)
     for user in range(memory.shape[0]):
-        tokens = torch.cat([torch.full((n_items, 1), BOS, device=memory.device), vocab.item_tokens[:, :-1]], 1)
-        hidden = model.decode(tokens, memory[user:user + 1].expand(n_items, -1, -1),
-                              memory_mask[user:user + 1].expand(n_items, -1, -1, -1))
-        total = torch.zeros(n_items, device=memory.device)
-        for level in range(vocab.n_levels):
-            logp = torch.log_softmax(model.level_logits(hidden[:, level], level).float(), dim=-1)
-            total += logp.gather(1, vocab.table_codes[:, level:level + 1]).squeeze(1)
-        out.append(total)
-    return torch.stack(out)
+        for start in range(0, n_items, chunk):
+            part = slice(start, start + chunk)
+            hidden = model.decode(tokens[part], memory[user:user + 1], memory_mask[user:user + 1])
+            total = torch.zeros(hidden.shape[0], device=device)
+            for level in range(vocab.n_levels):
+                logp = torch.log_softmax(model.level_logits(hidden[:, level], level).float(), dim=-1)
+                total += logp.gather(1, vocab.table_codes[part, level:level + 1]).squeeze(1)
+            out[user, part] = total
+    return out

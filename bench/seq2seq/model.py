@@ -1,5 +1,7 @@
-"""A T5-style encoder-decoder (pre-RMSNorm, relative position bias, ReLU MLP, tied embeddings, no biases),
-sized like TIGER by default: 4 + 4 layers, 6 heads x 64, d_model 128, MLP 1024, dropout 0.1.
+"""A T5-style encoder-decoder (pre-RMSNorm, relative position bias, ReLU MLP, no biases), sized like TIGER by
+default: 4 + 4 layers, 6 heads x 64, d_model 128, MLP 1024, dropout 0.1. By default attention is scaled by
+1/sqrt(d_kv) and the output head is untied, which AdamW trains faster; `t5_exact` gives T5's own function
+(unscaled attention, tied and scaled head), the same as Hugging Face's T5 with the same weights.
 
 Beam search decodes with tree attention: each decoded position's keys and values are written once, into
 slots shared by all beams of a user, and a beam attends to the slots of its own ancestors through a mask.
@@ -85,6 +87,7 @@ class PositionBias(nn.Module):
         super().__init__()
         self.shape, self.bidirectional = shape, bidirectional
         self.table = nn.Embedding(shape.position_buckets, shape.heads)
+        nn.init.normal_(self.table.weight, std=shape.d_model ** -0.5)  # T5's init (nn.Embedding's N(0, 1) swamps q.k)
 
     def forward(self, q_len: int, k_len: int, device) -> torch.Tensor:
         relative = torch.arange(k_len, device=device)[None, :] - torch.arange(q_len, device=device)[:, None]
@@ -98,13 +101,17 @@ class PositionBias(nn.Module):
         return self.table(buckets).permute(1, 0)[None, :, None, :]
 
 
-def attention(q, k, v, mask, dropout: "Dropout", training: bool) -> torch.Tensor:
-    """softmax(q kᵀ + mask) v, unscaled as in T5, for [N, H, T, d_kv] tensors. On CPU the explicit
+def attention(q, k, v, mask, dropout: "Dropout", training: bool, scale: float) -> torch.Tensor:
+    """softmax(scale q kᵀ + mask) v for [N, H, T, d_kv] tensors (T5: scale 1). On CPU the explicit
     matmul-softmax-matmul is 1.2-3.5x faster than `scaled_dot_product_attention` on these short sequences
     (a history of at most 21 tokens, an ID of 4; measured on the 2-core CPU); CUDA keeps the fused kernel."""
     if q.is_cuda:
-        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask.to(q.dtype), scale=1.0,
+        if k.shape[0] != q.shape[0]:  # one memory broadcast over many queries (exact scoring)
+            k, v = k.expand(q.shape[0], *k.shape[1:]), v.expand(q.shape[0], *v.shape[1:])
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask.to(q.dtype), scale=scale,
                                               dropout_p=dropout.p if training else 0.0)
+    if scale != 1.0:
+        q = q * scale
     weights = torch.softmax(q @ k.transpose(-1, -2) + mask, dim=-1)
     return dropout(weights).to(v.dtype) @ v
 
@@ -114,6 +121,7 @@ class Attention(nn.Module):
         super().__init__()
         inner = shape.heads * shape.d_kv
         self.heads, self.d_kv = shape.heads, shape.d_kv
+        self.scale = 1.0 if shape.t5_exact else shape.d_kv ** -0.5
         self.q = nn.Linear(shape.d_model, inner, bias=False)
         self.k = nn.Linear(shape.d_model, inner, bias=False)
         self.v = nn.Linear(shape.d_model, inner, bias=False)
@@ -134,7 +142,7 @@ class Attention(nn.Module):
         return self.split(self.k(memory), groups), self.split(self.v(memory), groups)
 
     def attend(self, x, k, v, mask, groups: int | None = None):
-        out = attention(self.split(self.q(x), groups), k, v, mask, self.drop, self.training)
+        out = attention(self.split(self.q(x), groups), k, v, mask, self.drop, self.training, self.scale)
         return self.merge(out, x.shape[0])
 
     def forward(self, x, memory, mask):
@@ -248,11 +256,15 @@ class Seq2SeqRecommender(nn.Module):
         self.decoder_bias = PositionBias(shape, bidirectional=False)
         self.encoder_norm, self.decoder_norm = RMSNorm(shape.d_model), RMSNorm(shape.d_model)
         self.drop = Dropout(shape.dropout)
+        # untied: its own row per token (user-token rows are never a target, so never trained)
+        self.head = None if shape.t5_exact else nn.Linear(shape.d_model, vocab.size, bias=False)
         for module in self.modules():
             if isinstance(module, nn.Linear):
                 nn.init.normal_(module.weight, std=module.in_features ** -0.5)
-            if isinstance(module, Attention):  # T5's init: queries absorb the 1/sqrt(d_kv) scaling
+            if isinstance(module, Attention) and shape.t5_exact:  # T5: queries absorb the 1/sqrt(d_kv) scaling
                 nn.init.normal_(module.q.weight, std=(shape.d_model * shape.d_kv) ** -0.5)
+        # T5 scales the tied head's input by d^-1/2; the untied head learns its own scale
+        self.output_scale = shape.d_model ** -0.5 if shape.t5_exact else 1.0
 
     def encoder_inputs(self, users: torch.Tensor, history: torch.Tensor, lengths: torch.Tensor):
         """(embeddings [B, S, d], key padding [B, S]) for histories of item indices (-1 padded)."""
@@ -286,7 +298,7 @@ class Seq2SeqRecommender(nn.Module):
         x = self.drop(self.embed(tokens))
         for layer in self.decoder:
             x = layer(x, mask, memory, memory_mask)
-        return self.drop(self.decoder_norm(x)) * self.shape.d_model ** -0.5  # tied output embeddings, as T5
+        return self.drop(self.decoder_norm(x)) * self.output_scale
 
     def decode_next(self, tokens: torch.Tensor, position: int, state: DecodeState) -> torch.Tensor:
         """Hidden states [users x beams, d] of decoder position `position`, whose input tokens are `tokens`
@@ -297,11 +309,16 @@ class Seq2SeqRecommender(nn.Module):
         x = self.embed(tokens.reshape(-1, 1))
         for index, layer in enumerate(self.decoder):
             x = layer.step(x, state, index, mask)
-        return self.decoder_norm(x)[:, -1] * self.shape.d_model ** -0.5
+        return self.decoder_norm(x)[:, -1] * self.output_scale
+
+    @property
+    def output_weight(self) -> torch.Tensor:
+        """[vocab, d]: the output head's rows (the input embeddings themselves when tied, as in T5)."""
+        return self.embed.weight if self.head is None else self.head.weight
 
     def level_logits(self, hidden: torch.Tensor, level: int) -> torch.Tensor:
         start = self.vocab.level_offsets[level]
-        return hidden @ self.embed.weight[start:start + self.vocab.level_sizes[level]].T
+        return hidden @ self.output_weight[start:start + self.vocab.level_sizes[level]].T
 
     def loss(self, users, history, lengths, targets) -> torch.Tensor:
         """Mean cross-entropy of the target SID, level by level (teacher forcing)."""

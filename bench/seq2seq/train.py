@@ -1,6 +1,7 @@
-"""Training the generative recommender: length-bucketed batches, AdamW with warm-up and inverse-square-root
-decay, early stopping on validation NDCG@10, a checkpoint after every epoch (a killed run resumes there),
-bf16 autocast where the hardware has it. Every random source comes from the run's seed."""
+"""Training the generative recommender: length-bucketed batches, AdamW with warm-up and then inverse-square-root
+or annealed decay over a step budget, early stopping on validation NDCG@10 (a fixed user subset), a checkpoint
+after every epoch (a killed run resumes there), bf16 autocast where the hardware has it. Every random source
+comes from the run's seed; the clock is measured, never obeyed."""
 
 from __future__ import annotations
 
@@ -78,7 +79,8 @@ def recommend(model: Seq2SeqRecommender, trie: PrefixTrie, examples: Examples, k
 
 def make_optimizer(model: Seq2SeqRecommender, config: TrainConfig) -> torch.optim.Optimizer:
     # fused: one kernel for all parameters (CPU and CUDA), instead of a dozen tensor ops per parameter
-    return torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay, fused=True)
+    return torch.optim.AdamW(model.parameters(), lr=config.lr, betas=(0.9, config.adam_beta2),
+                             weight_decay=config.weight_decay, fused=True)
 
 
 def train_step(model: Seq2SeqRecommender, optimizer, batch, grad_clip: float, device: str = "cpu",
@@ -98,31 +100,42 @@ def train_step(model: Seq2SeqRecommender, optimizer, batch, grad_clip: float, de
 class TrainState:
     epoch: int = 0
     step: int = 0
-    elapsed: float = 0.0
+    elapsed: float = 0.0  # wall seconds, validation included
+    train_seconds: float = 0.0  # wall seconds in training steps alone (for examples/s)
+    examples: int = 0
     best_score: float = -1.0
     best_epoch: int = 0
     evals_without_gain: int = 0
     history: list = field(default_factory=list)
 
 
-def _lr_lambda(warmup: int):
-    def factor(step: int) -> float:  # linear warm-up, then inverse square root
+def lr_factor(config: TrainConfig):
+    """The learning rate's multiplier at each step: linear warm-up, then the configured decay."""
+    warmup, total, floor = max(config.warmup_steps, 1), max(config.max_steps, 1), config.min_lr_ratio
+
+    def factor(step: int) -> float:
         step = max(step, 1)
-        return min(step / max(warmup, 1), math.sqrt(max(warmup, 1) / step))
+        if step < warmup:
+            return step / warmup
+        if config.schedule == "inverse_sqrt":
+            return math.sqrt(warmup / step)
+        progress = min(1.0, (step - warmup) / max(total - warmup, 1))
+        decay = 0.5 * (1 + math.cos(math.pi * progress)) if config.schedule == "cosine" else 1 - progress
+        return floor + (1 - floor) * decay
     return factor
 
 
 def train(model: Seq2SeqRecommender, trie: PrefixTrie, train_examples: Examples, valid_examples: Examples,
           config: TrainConfig, seed: int, device: str, checkpoint: Path | None = None,
           config_key: str = "", on_eval=None) -> TrainState:
-    """Train until max_steps / max_epochs / max_minutes or early stopping; the best weights are loaded back.
+    """Train until max_steps / max_epochs or early stopping; the best weights are loaded back.
     `on_eval(epoch, score)` hears every validation score (a sweep's pruner raises from it)."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     model.to(device)
     bf16 = use_bf16(config.precision, device)
     optimizer = make_optimizer(model, config)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(config.warmup_steps))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(config))
     state = TrainState()
     best_weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
 
@@ -145,28 +158,32 @@ def train(model: Seq2SeqRecommender, trie: PrefixTrie, train_examples: Examples,
     started = time.perf_counter() - state.elapsed
 
     def out_of_budget() -> bool:
-        over_time = config.max_minutes and (time.perf_counter() - started) / 60 >= config.max_minutes
-        return bool(over_time) or state.step >= config.max_steps or state.epoch >= config.max_epochs
+        return state.step >= config.max_steps or state.epoch >= config.max_epochs
 
     while not out_of_budget() and state.evals_without_gain < config.patience:
         model.train()
         batches = length_batches(train_examples.lengths, config.batch_size, rng)
         losses = []
         progress = bar(batches, desc=f"epoch {state.epoch + 1}", unit="batch")
+        epoch_start = time.perf_counter()
         for rows in progress:
             losses.append(train_step(model, optimizer, tensors(train_examples, rows, device), config.grad_clip,
                                      device, bf16))
             scheduler.step()
             state.step += 1
+            state.examples += len(rows)
             if out_of_budget():
                 break
+        state.train_seconds += time.perf_counter() - epoch_start
         state.epoch += 1
         state.elapsed = time.perf_counter() - started
         if state.epoch % config.eval_every_epochs == 0 or out_of_budget():
             ranked, _ = recommend(model, trie, eval_set, 10, config.beam_size, config.eval_batch_size, device, bf16)
-            score = float(per_user_metrics(ranked, eval_set.targets, (10,))["ndcg@10"].mean())
+            metrics = per_user_metrics(ranked, eval_set.targets, (10,))
+            score = float(metrics["ndcg@10"].mean())
             state.history.append({"epoch": state.epoch, "step": state.step, "loss": float(np.mean(losses)),
-                                  "valid_ndcg@10": score, "minutes": round(state.elapsed / 60, 2)})
+                                  "valid_recall@10": float(metrics["recall@10"].mean()), "valid_ndcg@10": score,
+                                  "lr": optimizer.param_groups[0]["lr"], "minutes": round(state.elapsed / 60, 2)})
             if score > state.best_score:
                 state.best_score, state.best_epoch, state.evals_without_gain = score, state.epoch, 0
                 best_weights = {k: v.detach().clone() for k, v in model.state_dict().items()}

@@ -1,5 +1,7 @@
 """The generative recommender's parts: trie, vocabulary, exact and constrained beam search, resumable training."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -138,7 +140,7 @@ def test_hugging_face_t5_with_our_weights_computes_the_same_function():
     table = random_table()
     vocab = SIDVocab(table, user_buckets=8)
     torch.manual_seed(0)
-    model = Seq2SeqRecommender(vocab, SMALL).eval()
+    model = Seq2SeqRecommender(vocab, dataclasses.replace(SMALL, t5_exact=True)).eval()
     t5 = hf_t5_like(model).eval()
     users, history, lengths = histories(5, table.n_items)
     targets = torch.arange(5)
