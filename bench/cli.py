@@ -97,6 +97,8 @@ def _parser() -> argparse.ArgumentParser:
     sweep.add_argument("--budget", default="auto", help="smoke, cpu, paper, or auto")
     sweep.add_argument("--device", default="auto")
     sweep.add_argument("--seed", type=int, default=0, help="the TPE sampler's seed")
+    sweep.add_argument("--tune", default="recommender,tokenizer",
+                       help="whose search spaces to sample: recommender, tokenizer, or both (default)")
     sweep.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                        help="override a suite setting for every trial (e.g. a shorter step budget)")
     sweep.add_argument("--results-dir", type=Path)
@@ -289,7 +291,9 @@ def cmd_sweep(args) -> int:
     from bench.suites import load_suite
     from bench.sweep import SweepTarget, freeze, run_sweep
 
-    suite = load_suite(args.suite, args.set)
+    from bench.config import parse_set
+
+    suite = load_suite(args.suite, parse_set(args.set))
     for kind, name in (("recommenders", args.recommender), ("tokenizers", args.tokenizer)):
         if name is not None and name not in getattr(suite, kind):
             known = list(getattr(suite, kind))
@@ -299,7 +303,10 @@ def cmd_sweep(args) -> int:
         raise ConfigError(f"recommender '{args.recommender}' " + ("needs --tokenizer" if uses_sids else
                                                                    "does not use semantic IDs: drop --tokenizer"))
     device = resolve_device(args.device)
-    target = SweepTarget(suite, args.tokenizer, args.recommender, resolve_budget(args.budget, device))
+    tune = tuple(part.strip() for part in args.tune.split(","))
+    if not tune or set(tune) - {"recommender", "tokenizer"}:
+        raise ConfigError(f"--tune takes recommender, tokenizer or both, got {args.tune!r}")
+    target = SweepTarget(suite, args.tokenizer, args.recommender, resolve_budget(args.budget, device), tune)
     if args.freeze:
         path = freeze(target, args.storage, args.study, args.results_dir)
         print(path.read_text())

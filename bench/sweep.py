@@ -22,6 +22,7 @@ from pathlib import Path
 import yaml
 
 from bench import registry
+from bench.config import to_dict
 from bench.errors import ConfigError
 from bench.io import atomic_write_bytes
 from bench.paths import project_root, tuned_dir
@@ -37,6 +38,7 @@ class SweepTarget:
     tokenizer: str | None
     recommender: str
     budget: str
+    tune: tuple[str, ...] = ("recommender", "tokenizer")  # whose search spaces the trials sample
 
     @property
     def system(self) -> str:
@@ -53,6 +55,8 @@ def search_space(target: SweepTarget) -> dict[str, tuple]:
     if target.tokenizer:
         parts.append(("tokenizer", "tokenizers", target.tokenizer))
     for prefix, kind, name in parts:
+        if prefix not in target.tune:
+            continue
         cls = registry.get(kind, target.suite.plugin_name(kind, name))
         for key, spec in cls.search_space.items():
             if not (isinstance(spec, tuple) and spec and spec[0] in KINDS):
@@ -60,8 +64,26 @@ def search_space(target: SweepTarget) -> dict[str, tuple]:
             space[f"{prefix}.{key}"] = spec
     if not space:
         raise ConfigError(f"nothing to tune: neither '{target.recommender}' nor '{target.tokenizer}' declares a "
-                          "search_space")
+                          f"search_space for --tune {','.join(target.tune)}")
     return space
+
+
+def current_values(target: SweepTarget, space: dict[str, tuple]) -> dict:
+    """The suite's own settings for every tuned key: a study's first trial, so the sweep can only improve on
+    what the suite already uses."""
+    configs = {"recommender": to_dict(target.suite.plugin_config("recommenders", target.recommender, target.budget))}
+    if target.tokenizer:
+        configs["tokenizer"] = to_dict(target.suite.plugin_config("tokenizers", target.tokenizer, target.budget))
+    values = {}
+    for name, spec in space.items():
+        prefix, *path = name.split(".")
+        node = configs[prefix]
+        for part in path:
+            node = node[part]
+        if spec[0] != "choice" and not spec[1] <= node <= spec[2]:
+            continue  # outside the search range: let the sampler pick
+        values[name] = node
+    return values
 
 
 def suggest(trial, name: str, spec: tuple):
@@ -165,6 +187,8 @@ def run_sweep(target: SweepTarget, trials: int, storage: str | None, study_name:
     study_name = study_name or target.default_study()
     space = search_space(target)
     study = _open_study(study_name, storage, seed)
+    if not study.trials:
+        study.enqueue_trial(current_values(target, space), skip_if_exists=True)
     study.set_user_attr("suite", target.suite.name)
     study.set_user_attr("system", target.system)
     study.set_user_attr("budget", target.budget)
