@@ -81,6 +81,7 @@ def _parser() -> argparse.ArgumentParser:
                      help="override a suite setting, e.g. protocol.max_history=50; repeatable")
     run.add_argument("--results-dir", type=Path, help="where records go (default: results/ in the checkout)")
     run.add_argument("--force", action="store_true", help="rerun jobs that already have a record")
+    run.add_argument("--threads", type=int, help="CPU threads per job (default: all cores, divided among workers)")
     run.add_argument("--workers", type=int, default=1,
                      help="run independent jobs in N processes (CPU threads divided; one GPU each if several)")
     run.add_argument("--dry-run", action="store_true", help="print the resolved config and the jobs, run nothing")
@@ -97,6 +98,7 @@ def _parser() -> argparse.ArgumentParser:
     sweep.add_argument("--budget", default="auto", help="smoke, cpu, paper, or auto")
     sweep.add_argument("--device", default="auto")
     sweep.add_argument("--seed", type=int, default=0, help="the TPE sampler's seed")
+    sweep.add_argument("--threads", type=int, help="CPU threads per trial (default: all cores)")
     sweep.add_argument("--tune", default="recommender,tokenizer",
                        help="whose search spaces to sample: recommender, tokenizer, or both (default)")
     sweep.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -156,7 +158,8 @@ def cmd_run(args) -> int:
     suite = load_suite(args.suite, parse_set(args.set))
     options = RunOptions(budget=args.budget, device=args.device, seeds=args.seeds, tokenizers=args.tokenizers,
                          recommenders=args.recommenders, dataset_path=args.dataset_path,
-                         results_dir=args.results_dir, force=args.force, workers=args.workers)
+                         results_dir=args.results_dir, force=args.force, workers=args.workers,
+                         threads=args.threads)
     if args.dry_run:
         from bench.device import resolve_budget
 
@@ -314,7 +317,8 @@ def cmd_sweep(args) -> int:
         return 0
     if args.trials < 1:
         raise ConfigError("--trials must be at least 1")
-    study = run_sweep(target, args.trials, args.storage, args.study, device, args.seed, args.results_dir)
+    study = run_sweep(target, args.trials, args.storage, args.study, device, args.seed, args.results_dir,
+                      threads=args.threads)
     states = {}
     for trial in study.trials:
         states[trial.state.name.lower()] = states.get(trial.state.name.lower(), 0) + 1

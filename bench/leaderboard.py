@@ -1,7 +1,8 @@
 """Leaderboards: records of one suite aggregated per system into markdown and CSV tables.
 
-Only records whose suite version and dataset file hashes match the suite's current ones are used; the
-rest are listed as excluded. Each system is compared with the suite's reference on per-user metrics
+Only records whose suite version and dataset file hashes match the suite's current ones, and whose plugins
+are at their current version, are used; the rest are listed as excluded (an older plugin version is
+superseded, never mixed in). Each system is compared with the suite's reference on per-user metrics
 (bench.stats: paired t-test, Holm across the table, bootstrap interval). A second table gives each
 tokenizer's SID diagnostics. The output holds no timestamps and the bootstrap is seeded, so regenerating it
 from the same records gives the same bytes (CI checks this).
@@ -17,7 +18,8 @@ from pathlib import Path
 import numpy as np
 from tabulate import tabulate
 
-from bench import records
+from bench import records, registry
+from bench.errors import BenchError
 from bench.io import atomic_write_bytes
 from bench.stats import BOOTSTRAP_SAMPLES, bootstrap_interval, holm, paired_comparison
 
@@ -41,10 +43,27 @@ def _group(paths: list[Path], version: int, data_files: dict | None):
             excluded.append(f"{path}: suite version {record['suite']['version']} (current {version})")
         elif data_files is not None and record["dataset"]["files"] != data_files:
             excluded.append(f"{path}: dataset files differ from the current ones")
+        elif superseded := _superseded(record):
+            excluded.append(f"{path}: {superseded}")
         else:
             record["_path"] = str(path)  # for the per-user side file; never written back
             groups[record["suite"]["budget"]][record["system"]].append(record)
     return groups, excluded
+
+
+def _superseded(record: dict) -> str | None:
+    """Why a record's plugin version is not the installed one (None when it is, or the plugin is unknown)."""
+    for kind, part in (("recommenders", "recommender"), ("tokenizers", "tokenizer")):
+        info = record.get(part)
+        if not info:
+            continue
+        try:
+            current = registry.get(kind, info["plugin"]).version
+        except BenchError:
+            continue
+        if info["version"] != current:
+            return f"superseded: {part} '{info['plugin']}' version {info['version']} (current {current})"
+    return None
 
 
 def _per_user_mean(recs: list[dict], metric: str) -> tuple[np.ndarray, np.ndarray]:
@@ -131,13 +150,22 @@ def _cell(values: list[float]) -> str:
 
 
 def _setup(record: dict) -> str:
-    """What a reader must know to compare a generative system: encoder input, beam, constraint, epochs."""
+    """What a reader must know to compare a generative system: encoder input, beam, constraint, budget,
+    precision, and how often the beam found the exact top 10."""
     training = record["training"]
     if "encoder_input" not in training:
         return ""
     constraint = "constrained" if training.get("constrained", True) else "unconstrained"
-    return (f"{training['encoder_input']}, beam {training['beam_size']}, {constraint}, "
-            f"{training['epochs']} epochs")
+    parts = [training["encoder_input"], f"beam {training['beam_size']}", constraint]
+    parts.append(f"{training['steps']:,} steps" if "steps" in training else f"{training['epochs']} epochs")
+    if "precision" in training:
+        parts.append(training["precision"])
+    fidelity = record.get("beam_fidelity")
+    if fidelity:
+        k = fidelity["k"]
+        parts.append(f"beam = exact top {k} for {fidelity['same_top_k_share']:.0%} of users "
+                     f"(R@{k} lost {fidelity[f'recall@{k}_lost']:+.4f})")
+    return ", ".join(parts)
 
 
 def build_tables(suite_name: str, version: int, results: Path, data_files: dict | None,

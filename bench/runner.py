@@ -38,6 +38,7 @@ class RunOptions:
     results_dir: Path | None = None
     force: bool = False
     workers: int = 1
+    threads: int | None = None  # per job; None: all cores, divided among the workers
 
 
 @dataclass(frozen=True)
@@ -285,7 +286,8 @@ def run_suite(suite: Suite, options: RunOptions) -> list[Path]:
     paths, spent, ran = [], 0.0, 0
     for number, job in enumerate(jobs, start=1):
         start = time.perf_counter()
-        path, record = run_job(job, suite, budget, device, dataset, split, results_dir, key, options.force)
+        path, record = run_job(job, suite, budget, device, dataset, split, results_dir, key, options.force,
+                               threads=options.threads)
         paths.append(path)
         if record is not None:
             spent += time.perf_counter() - start
@@ -310,7 +312,7 @@ def _run_parallel(jobs, suite, options, budget, device, dataset, split, results_
             fit_table(tokenizer, job_suite.plugin_name("tokenizers", tokenizer), config, seed, dataset, split,
                       job_suite.features, device)
     workers = min(options.workers, len(jobs))
-    threads = max(1, (os.cpu_count() or 1) // workers)
+    threads = options.threads or max(1, (os.cpu_count() or 1) // workers)
     devices = _devices_for(workers, device)
     log(f"{len(jobs)} job(s) on {workers} worker processes, {threads} thread(s) each")
     context = multiprocessing.get_context("spawn")  # no fork of a process that may hold CUDA or OpenMP state

@@ -16,10 +16,6 @@ import numpy as np
 from bench.recommender import FitInfo, Recommender, register_recommender
 
 
-class _OutOfTime(Exception):
-    pass
-
-
 @register_recommender("recbole")
 class RecBoleSequential(Recommender):
     search_space = {"learning_rate": ("log", 1e-4, 1e-2), "params.hidden_size": ("choice", [32, 64, 128])}
@@ -33,7 +29,6 @@ class RecBoleSequential(Recommender):
         learning_rate: float = 0.001
         train_batch_size: int = 2048
         eval_batch_size: int = 4096
-        max_minutes: float = 0.0         # 0 = no limit; else training stops after the epoch that crosses it
         params: dict = field(default_factory=dict)  # any other RecBole setting (hidden_size, n_layers, ...)
 
     def fit(self, split, sids, seed):
@@ -78,20 +73,14 @@ class RecBoleSequential(Recommender):
                 f"(best {self.trainer.best_valid_score:.4f})")
             if self.context.on_eval is not None:
                 self.context.on_eval(epoch + 1, float(valid_score))
-            if config.max_minutes and time.perf_counter() - start > 60 * config.max_minutes:
-                raise _OutOfTime
 
-        stopped = "early stopping or epochs"
-        try:
-            self.trainer.fit(self.train_data, self.valid_data, verbose=False, saved=True, callback_fn=after_epoch)
-        except _OutOfTime:
-            stopped = "time"
+        self.trainer.fit(self.train_data, self.valid_data, verbose=False, saved=True, callback_fn=after_epoch)
         state = torch.load(checkpoint, map_location=device, weights_only=False)  # our own file
         self.model.load_state_dict(state["state_dict"])
         self.model.load_other_parameter(state.get("other_parameter"))
         epochs = curve[-1]["epoch"] if curve else 0
         return FitInfo(epochs=epochs, best_epoch=int(state["epoch"]) + 1, extra={
-            "model": config.model, "stopped": stopped, "train_minutes": round((time.perf_counter() - start) / 60, 2),
+            "model": config.model, "train_minutes": round((time.perf_counter() - start) / 60, 2),
             "parameters": sum(p.numel() for p in self.model.parameters()), "curve": curve})
 
     def recommend(self, examples, k):

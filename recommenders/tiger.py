@@ -66,20 +66,20 @@ class Tiger(Recommender):
         return ranked
 
     def exact_top_k(self, examples, k):
-        """Every item's full ID scored by the model (no beam): what the beam search approximates."""
+        """The model's exact top-k (no beam), by a search bounded below by the beam's own k-th score."""
         import numpy as np
-        import torch
 
-        from bench.seq2seq.beam import score_all_items
+        from bench.seq2seq.beam import beam_search, exact_top_k
         from bench.seq2seq.train import autocast, tensors
 
-        device, out = self.context.device, []
+        device, train, out = self.context.device, self.config.train, []
         self.model.eval()
         for start in range(0, len(examples), 64):
-            users, history, lengths, _ = tensors(examples, np.arange(start, min(start + 64, len(examples))), device)
+            batch = tensors(examples, np.arange(start, min(start + 64, len(examples))), device)[:3]
             with autocast(device, self.bf16):
-                scores = score_all_items(self.model, users, history, lengths)
-            out.append(scores.topk(k, dim=1).indices.cpu().numpy())
+                beam = beam_search(self.model, self.trie, *batch, beam=max(train.beam_size, k), k=k)
+                exact = exact_top_k(self.model, self.trie, *batch, k=k, floor=beam.scores[:, k - 1])
+            out.append(exact.items.cpu().numpy())
         return np.concatenate(out) if out else np.zeros((0, k), dtype=np.int64)
 
     def report(self) -> dict:

@@ -81,9 +81,9 @@ def beam_search(model: Seq2SeqRecommender, trie: PrefixTrie, users, history, len
 
 @torch.inference_mode()
 def score_all_items(model: Seq2SeqRecommender, users, history, lengths, chunk: int = 4096) -> torch.Tensor:
-    """Log-probability of every item's full ID for every user [B, n_items]: exact scoring, the reference that
-    beam search is checked against (tests, and every run's beam-fidelity figure). Each user's encoder memory
-    is computed once and broadcast over the catalogue, `chunk` items at a time."""
+    """Log-probability of every item's full ID for every user [B, n_items]: brute force, the reference that
+    beam search and `exact_top_k` are tested against. Each user's encoder memory is computed once and
+    broadcast over the catalogue, `chunk` items at a time."""
     vocab = model.vocab
     memory, memory_mask = model.encode(users, history, lengths)
     n_items = vocab.item_tokens.shape[0]
@@ -100,3 +100,52 @@ def score_all_items(model: Seq2SeqRecommender, users, history, lengths, chunk: i
                 total += logp.gather(1, vocab.table_codes[part, level:level + 1]).squeeze(1)
             out[user, part] = total
     return out
+
+
+@torch.inference_mode()
+def exact_top_k(model: Seq2SeqRecommender, trie: PrefixTrie, users, history, lengths, k: int,
+                floor: torch.Tensor | None = None, margin: float = 0.1, chunk: int = 8192) -> BeamResult:
+    """The exact top-k items by the model's full-ID log-probability, without scoring every item.
+
+    A prefix's log-probability only falls as it is extended, so once `floor[u]` is a score that at least k
+    real items reach (e.g. the k-th score beam search found, less `margin` for rounding), no item below it
+    can enter the top k and every prefix below it is pruned: a branch-and-bound search, exact, that scores
+    a few hundred prefixes per level instead of n_items x levels positions. Should fewer than k items stay
+    above the floor (a floor that was not one), the user is searched again without it."""
+    vocab = model.vocab
+    memory, memory_mask = model.encode(users, history, lengths)
+    device = memory.device
+    b = memory.shape[0]
+    floors = torch.full((b,), NEG_INF, device=device) if floor is None else floor.to(device).float() - margin
+    items = torch.full((b, k), -1, dtype=torch.long, device=device)
+    scores = torch.full((b, k), NEG_INF, device=device)
+    for user in range(b):
+        for bound in (float(floors[user]), NEG_INF):
+            found, found_scores = _bounded_search(model, trie, memory[user:user + 1],
+                                                  memory_mask[user:user + 1], bound, chunk)
+            if len(found) >= k or bound == NEG_INF:
+                break
+        top = found_scores.topk(min(k, len(found)))
+        items[user, :len(top.indices)] = found[top.indices]
+        scores[user, :len(top.indices)] = top.values
+    return BeamResult(items, scores)
+
+
+def _bounded_search(model, trie, memory, memory_mask, bound: float, chunk: int):
+    """(items, scores) of every item whose ID scores at least `bound` for one user's encoder memory."""
+    vocab = model.vocab
+    device = memory.device
+    tokens = torch.full((1, 1), BOS, dtype=torch.long, device=device)  # decoder inputs of the live prefixes
+    nodes = torch.zeros(1, dtype=torch.long, device=device)
+    prefix_scores = torch.zeros(1, device=device)
+    for level in range(vocab.n_levels):
+        if len(tokens) == 0:  # nothing reaches the bound
+            return nodes, prefix_scores
+        logp = torch.cat([torch.log_softmax(model.level_logits(
+            model.decode(part, memory, memory_mask)[:, -1], level).float(), dim=-1) for part in tokens.split(chunk)])
+        candidates = (prefix_scores[:, None] + logp).masked_fill(~trie.allowed_mask(level, nodes), NEG_INF)
+        parent, code = torch.nonzero(torch.isfinite(candidates) & (candidates >= bound), as_tuple=True)
+        prefix_scores = candidates[parent, code]
+        nodes = trie.step(level, nodes[parent], code)
+        tokens = torch.cat([tokens[parent], (code + vocab.level_offsets[level])[:, None]], 1)
+    return trie.leaf_items[nodes], prefix_scores

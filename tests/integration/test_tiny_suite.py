@@ -30,9 +30,17 @@ def test_tiny_suite_end_to_end(tmp_path):
         seed = record["recommender"]["seed"]
         uses_sids = "+" in record["system"]
         assert record["seeds"] == {"run": seed, "tokenizer": seed if uses_sids else None, "recommender": seed}
+        assert isinstance(record["provenance"]["cpu"]["flags"], list)
         if uses_sids:
+            training, fidelity = record["training"], record["beam_fidelity"]
             assert record["tokenizer"]["diagnostics"]["n_items"] == 120
-            assert record["training"]["epochs"] == 2 and record["training"]["invalid_id_share"] == 0
+            assert training["epochs"] == 2 and training["invalid_id_share"] == 0
+            assert training["steps"] > 0 and training["examples_per_s"] > 0 and training["precision"] in ("bf16", "fp32")
+            # beam search against exact scoring of all 120 items, on every test user of this small catalogue
+            assert fidelity["users"] == 300 and 0 <= fidelity["same_top_k_share"] <= 1
+            assert np.isclose(fidelity["exact_recall@10"] - fidelity["beam_recall@10"], fidelity["recall@10_lost"])
+        else:
+            assert record["beam_fidelity"] is None
         if record["system"] == "sasrec":
             assert record["training"]["model"] == "SASRec" and record["training"]["epochs"] == 1
         if record["tokenizer"] and record["tokenizer"]["plugin"] == "rqvae":

@@ -167,3 +167,47 @@ def test_perf_recommender_checks_agreement_and_counts_the_arithmetic():
     assert 0 < report["ours_train_gflop_per_example"] < report["hf_fixed_length_train_gflop_per_example"]
     assert report["decode_ceiling_users_per_s"] == pytest.approx(
         report["machine_matmul_gflops"] / report["ours_decode_gflop_per_user"])
+
+
+def test_schedules_warm_up_then_decay_to_the_step_budget():
+    from bench.seq2seq.train import lr_factor
+
+    base = dict(warmup_steps=10, max_steps=110)
+    cosine = lr_factor(TrainConfig(schedule="cosine", min_lr_ratio=0.1, **base))
+    linear = lr_factor(TrainConfig(schedule="linear", **base))
+    inverse = lr_factor(TrainConfig(schedule="inverse_sqrt", **base))
+    assert cosine(5) == linear(5) == inverse(5) == 0.5  # linear warm-up for all
+    assert cosine(10) == linear(10) == inverse(10) == 1.0
+    assert abs(cosine(60) - 0.55) < 1e-9 and abs(linear(60) - 0.5) < 1e-9 and abs(inverse(40) - 0.5) < 1e-9
+    assert abs(cosine(110) - 0.1) < 1e-9 and linear(110) == 0.0 and cosine(500) == cosine(110)
+
+
+def test_default_shape_is_not_t5_and_only_t5_exact_maps_to_hugging_face():
+    from bench.perf import hf_t5_like
+
+    vocab = SIDVocab(random_table(), user_buckets=8)
+    default = Seq2SeqRecommender(vocab, SMALL)
+    assert default.head is not None and default.encoder[0].attn.scale == SMALL.d_kv ** -0.5
+    exact = Seq2SeqRecommender(vocab, dataclasses.replace(SMALL, t5_exact=True))
+    assert exact.head is None and exact.output_weight is exact.embed.weight and exact.encoder[0].attn.scale == 1.0
+    with pytest.raises(ValueError, match="t5_exact"):
+        hf_t5_like(default)
+
+
+@pytest.mark.parametrize("table", [random_table(n=60, sizes=(6, 5, 4)), terminate([[1, 2], [1], [0, 2, 1], [2], [0, 1],
+                                                                                  [2, 2, 2], [1, 0], [0]], 3)],
+                         ids=["fixed", "variable"])
+def test_bounded_exact_search_equals_scoring_every_item(table):
+    from bench.seq2seq.beam import exact_top_k
+
+    torch.manual_seed(2)
+    model = Seq2SeqRecommender(SIDVocab(table, user_buckets=8), SMALL, "item_sum").eval()
+    trie = PrefixTrie(table.codes, table.vocab_sizes)
+    users, history, lengths = histories(8, table.n_items, seed=4)
+    k = 5
+    brute = score_all_items(model, users, history, lengths).topk(k, dim=1)
+    narrow = beam_search(model, trie, users, history, lengths, beam=2, k=k)  # a heuristic that may miss items
+    for floor in (narrow.scores[:, k - 1], None, torch.zeros(len(users))):  # a true floor, none, a wrong one
+        exact = exact_top_k(model, trie, users, history, lengths, k=k, floor=floor)
+        assert torch.equal(exact.items, brute.indices)
+        assert torch.allclose(exact.scores, brute.values, atol=1e-4)
