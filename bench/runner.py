@@ -136,9 +136,10 @@ def beam_fidelity(model, split: Split, ranked: np.ndarray) -> dict | None:
 
 def run_job(job: Job, suite: Suite, budget: str, device: str, dataset: Dataset, split: Split,
             results_dir: Path, key: str, force: bool = False, on_eval=None,
-            use_tuned: bool = True, threads: int | None = None) -> tuple[Path, dict | None]:
+            use_tuned: bool = True, threads: int | None = None, evaluate_test: bool = True) -> tuple[Path, dict | None]:
     """Train and evaluate one job and write its record; (path, None) when a record for it already exists.
-    A frozen sweep result for this system and budget (suites/tuned/...) replaces the suite's settings."""
+    A frozen sweep result for this system and budget (suites/tuned/...) replaces the suite's settings.
+    Sweep trials pass `evaluate_test=False`: their objective is validation, and test is never looked at."""
     tuned = load_tuned(suite.name, job.system, budget) if use_tuned else None
     suite = _with_tuned(suite, job, budget, tuned)
     plugin = suite.plugin_name("recommenders", job.recommender)
@@ -184,9 +185,11 @@ def run_job(job: Job, suite: Suite, budget: str, device: str, dataset: Dataset, 
     info = model.fit(split, sids, job.seed)
     fit_s = time.perf_counter() - start
     valid, valid_s, _ = _evaluate(model, split, "valid")
-    test, test_s, test_ranked = _evaluate(model, split, "test")
+    test, test_s, fidelity = {}, 0.0, None
+    if evaluate_test:
+        test, test_s, test_ranked = _evaluate(model, split, "test")
+        fidelity = beam_fidelity(model, split, test_ranked)
     test_report = model.report()
-    fidelity = beam_fidelity(model, split, test_ranked)
     record = {
         "schema_version": records.SCHEMA_VERSION,
         "run_id": run_id,
@@ -202,7 +205,7 @@ def run_job(job: Job, suite: Suite, budget: str, device: str, dataset: Dataset, 
         "timing": {"tokenizer_fit_s": tokenizer_info["fit_s"] if tokenizer_info else 0.0, "fit_s": round(fit_s, 3),
                    "valid_s": round(valid_s, 3), "test_s": round(test_s, 3),
                    "total_s": round(fit_s + valid_s + test_s, 3)},
-        "metrics": {"valid": mean_metrics(valid), "test": mean_metrics(test)},
+        "metrics": {"valid": mean_metrics(valid), **({"test": mean_metrics(test)} if evaluate_test else {})},
         "beam_fidelity": fidelity,
         "per_user": {"users": len(split.test)},
         "provenance": provenance(device),

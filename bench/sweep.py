@@ -209,7 +209,7 @@ def run_sweep(target: SweepTarget, trials: int, storage: str | None, study_name:
         folder = results / "sweeps" / study_name / f"trial-{trial.number:04d}"
         job = Job(target.recommender, target.tokenizer, run_seed)
         _, record = run_job(job, suite, target.budget, device, dataset, split, folder, key, force=True,
-                            on_eval=on_eval, use_tuned=False, threads=threads)
+                            on_eval=on_eval, use_tuned=False, threads=threads, evaluate_test=False)
         score = record["metrics"]["valid"]["ndcg@10"]
         log(f"trial {trial.number}: validation NDCG@10 {score:.4f} with {params}")
         return score
