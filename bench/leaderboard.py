@@ -57,12 +57,13 @@ def _superseded(record: dict) -> str | None:
         info = record.get(part)
         if not info:
             continue
+        plugin = info.get("plugin", info["name"])  # records before the suites' `plugin:` key name it alone
         try:
-            current = registry.get(kind, info["plugin"]).version
+            current = registry.get(kind, plugin).version
         except BenchError:
             continue
         if info["version"] != current:
-            return f"superseded: {part} '{info['plugin']}' version {info['version']} (current {current})"
+            return f"superseded: {part} '{plugin}' version {info['version']} (current {current})"
     return None
 
 
@@ -240,7 +241,9 @@ def build_tables(suite_name: str, version: int, results: Path, data_files: dict 
     if not groups:
         md += ["No records yet: run `python -m bench run --suite " + suite_name + "`.", ""]
     if excluded:
-        md += [f"{len(excluded)} record(s) excluded (other suite version or dataset files).", ""]
+        md += [f"{len(excluded)} record(s) excluded (other suite version or dataset files, or a superseded plugin "
+               "version):", ""] + [f"- `{Path(line.split(': ', 1)[0]).relative_to(results).as_posix()}`: "
+                                   f"{line.split(': ', 1)[1]}" for line in excluded] + [""]
     buffer = io.StringIO()
     if rows_csv:
         writer = csv.DictWriter(buffer, fieldnames=list(rows_csv[0]), lineterminator="\n")
