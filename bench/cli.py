@@ -291,10 +291,9 @@ def cmd_sweep(args) -> int:
     from bench import registry
     from bench.device import resolve_budget, resolve_device
     from bench.errors import ConfigError, did_you_mean
+    from bench.config import parse_set
     from bench.suites import load_suite
     from bench.sweep import SweepTarget, freeze, run_sweep
-
-    from bench.config import parse_set
 
     suite = load_suite(args.suite, parse_set(args.set))
     for kind, name in (("recommenders", args.recommender), ("tokenizers", args.tokenizer)):

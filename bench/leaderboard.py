@@ -34,17 +34,17 @@ METHOD = (f"Δ: relative difference of the mean to the reference. Significance: 
 
 
 def _group(paths: list[Path], version: int, data_files: dict | None):
-    """{budget: {system: [record, ...]}} for matching records, plus the reasons others were left out."""
+    """{budget: {system: [record, ...]}} for matching records, plus (path, reason) for those left out."""
     groups: dict[str, dict[str, list[dict]]] = defaultdict(lambda: defaultdict(list))
     excluded = []
     for path in paths:
         record = records.read_record(path)
         if record["suite"]["version"] != version:
-            excluded.append(f"{path}: suite version {record['suite']['version']} (current {version})")
+            excluded.append((path, f"suite version {record['suite']['version']} (current {version})"))
         elif data_files is not None and record["dataset"]["files"] != data_files:
-            excluded.append(f"{path}: dataset files differ from the current ones")
+            excluded.append((path, "dataset files differ from the current ones"))
         elif superseded := _superseded(record):
-            excluded.append(f"{path}: {superseded}")
+            excluded.append((path, superseded))
         else:
             record["_path"] = str(path)  # for the per-user side file; never written back
             groups[record["suite"]["budget"]][record["system"]].append(record)
@@ -170,7 +170,7 @@ def _setup(record: dict) -> str:
 
 
 def build_tables(suite_name: str, version: int, results: Path, data_files: dict | None,
-                 reference: str | None, figures: list | None = None) -> tuple[str, str, list[str]]:
+                 reference: str | None, figures: list | None = None) -> tuple[str, str, list[tuple[Path, str]]]:
     """(markdown, csv, excluded) for every budget with records; the figures' data is appended to `figures`
     as (file name, plot function name, data, title) when a list is given (the markdown links them anyway)."""
     figures = figures if figures is not None else []
@@ -242,8 +242,8 @@ def build_tables(suite_name: str, version: int, results: Path, data_files: dict 
         md += ["No records yet: run `python -m bench run --suite " + suite_name + "`.", ""]
     if excluded:
         md += [f"{len(excluded)} record(s) excluded (other suite version or dataset files, or a superseded plugin "
-               "version):", ""] + [f"- `{Path(line.split(': ', 1)[0]).relative_to(results).as_posix()}`: "
-                                   f"{line.split(': ', 1)[1]}" for line in excluded] + [""]
+               "version):", ""]
+        md += [f"- `{Path(path).relative_to(results).as_posix()}`: {reason}" for path, reason in excluded] + [""]
     buffer = io.StringIO()
     if rows_csv:
         writer = csv.DictWriter(buffer, fieldnames=list(rows_csv[0]), lineterminator="\n")

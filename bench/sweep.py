@@ -80,8 +80,9 @@ def current_values(target: SweepTarget, space: dict[str, tuple]) -> dict:
         node = configs[prefix]
         for part in path:
             node = node[part]
-        if spec[0] != "choice" and not spec[1] <= node <= spec[2]:
-            continue  # outside the search range: let the sampler pick
+        inside = node in spec[1] if spec[0] == "choice" else spec[1] <= node <= spec[2]
+        if not inside:
+            continue  # outside the search space: let the sampler pick
         values[name] = node
     return values
 

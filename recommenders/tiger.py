@@ -1,6 +1,7 @@
 """TIGER (Rajput et al., NeurIPS 2023): a T5-style encoder-decoder that reads the semantic IDs of a user's
 history and generates the next item's ID by beam search, constrained to real items. The shared judge of
-every tokenizer. Defaults are TIGER's configuration (the `paper` budget); suites override per budget."""
+every tokenizer. Defaults are TIGER's configuration (the `paper` budget) except for the attention scale and
+the untied output head (`model.t5_exact` restores T5's); suites override per budget."""
 
 from __future__ import annotations
 

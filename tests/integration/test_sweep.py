@@ -175,3 +175,16 @@ def test_sweep_refuses_what_cannot_be_tuned(toy):
     result = subprocess.run([sys.executable, "-m", "bench", "sweep", "--suite", "tiny", "--recommender", "tiger",
                              "--budget", "smoke"], cwd=REPO, capture_output=True, text=True, timeout=300)
     assert result.returncode == 2 and "needs --tokenizer" in result.stderr
+
+
+def test_a_new_study_starts_from_the_suites_own_settings():
+    from bench.suites import load_suite
+    from bench.sweep import SweepTarget, current_values, search_space
+
+    target = SweepTarget(load_suite("amazon-beauty"), "rqvae", "tiger", "cpu", ("recommender",))
+    space = search_space(target)
+    assert all(name.startswith("recommender.") for name in space)  # --tune recommender: rqvae is left alone
+    values = current_values(target, space)
+    assert values["recommender.train.lr"] == 0.002 and values["recommender.model.dropout"] == 0.0
+    outside = {**space, "recommender.train.batch_size": ("choice", [64, 128])}  # the suite's 256 is not offered
+    assert "recommender.train.batch_size" not in current_values(target, outside)
