@@ -26,6 +26,8 @@ class ModelShape:
     # recipe assumes Adafactor; under AdamW the tied, scaled head and the shrunken queries learn about
     # sqrt(d) and sqrt(d_kv) times slower than the rest (issue 13: 18% lower validation recall at 400 steps).
     t5_exact: bool = False
+    # True: token embeddings stored at scale d^-1/2 and multiplied by sqrt(d) at use (ignored when t5_exact)
+    scaled_embeddings: bool = True
 
 
 @dataclass(frozen=True)

@@ -249,7 +249,12 @@ class Seq2SeqRecommender(nn.Module):
             raise ValueError(f"encoder_input must be sid_tokens or item_sum, got {encoder_input!r}")
         self.vocab, self.shape, self.encoder_input = vocab, shape, encoder_input
         self.embed = nn.Embedding(vocab.size, shape.d_model, padding_idx=PAD)
-        nn.init.normal_(self.embed.weight, std=1.0)
+        # Token vectors of unit scale, stored divided by sqrt(d) and multiplied back at use (Vaswani et al.):
+        # the same function at init, but AdamW's fixed-size steps then move them sqrt(d) times faster
+        # relative to their scale, about as fast as the linear layers. Stored at scale 1 (T5), the code
+        # embeddings, the only item representation, barely move within a short budget.
+        self.embed_scale = 1.0 if shape.t5_exact or not shape.scaled_embeddings else shape.d_model ** 0.5
+        nn.init.normal_(self.embed.weight, std=1.0 / self.embed_scale)
         self.encoder = nn.ModuleList(EncoderLayer(shape) for _ in range(shape.encoder_layers))
         self.decoder = nn.ModuleList(DecoderLayer(shape) for _ in range(shape.decoder_layers))
         self.encoder_bias = PositionBias(shape, bidirectional=True)
@@ -266,6 +271,10 @@ class Seq2SeqRecommender(nn.Module):
         # T5 scales the tied head's input by d^-1/2; the untied head learns its own scale
         self.output_scale = shape.d_model ** -0.5 if shape.t5_exact else 1.0
 
+    def embed_tokens(self, tokens: torch.Tensor) -> torch.Tensor:
+        out = self.embed(tokens)
+        return out if self.embed_scale == 1.0 else out * self.embed_scale
+
     def encoder_inputs(self, users: torch.Tensor, history: torch.Tensor, lengths: torch.Tensor):
         """(embeddings [B, S, d], key padding [B, S]) for histories of item indices (-1 padded)."""
         width = int(lengths.max()) if len(lengths) else 1
@@ -273,12 +282,12 @@ class Seq2SeqRecommender(nn.Module):
         real = items >= 0
         tokens = self.vocab.item_tokens[items.clamp(min=0)]  # [B, H, L]
         token_real = self.vocab.item_token_mask[items.clamp(min=0)] & real[..., None]
-        user = self.embed(self.vocab.user_tokens(users))[:, None, :]
+        user = self.embed_tokens(self.vocab.user_tokens(users))[:, None, :]
         if self.encoder_input == "item_sum":
-            vectors = (self.embed(tokens) * token_real[..., None]).sum(2)
+            vectors = (self.embed_tokens(tokens) * token_real[..., None]).sum(2)
             return torch.cat([user, vectors], 1), torch.cat([torch.ones_like(real[:, :1]), real], 1)
         b = tokens.shape[0]
-        flat = self.embed(tokens.reshape(b, -1))
+        flat = self.embed_tokens(tokens.reshape(b, -1))
         return torch.cat([user, flat], 1), torch.cat([torch.ones_like(real[:, :1]), token_real.reshape(b, -1)], 1)
 
     def encode(self, users, history, lengths):
@@ -295,7 +304,7 @@ class Seq2SeqRecommender(nn.Module):
         t = tokens.shape[1]
         causal = torch.full((t, t), NEG, device=tokens.device).triu(1)
         mask = self.decoder_bias(t, t, tokens.device) + causal[None, None]
-        x = self.drop(self.embed(tokens))
+        x = self.drop(self.embed_tokens(tokens))
         for layer in self.decoder:
             x = layer(x, mask, memory, memory_mask)
         return self.drop(self.decoder_norm(x)) * self.output_scale
@@ -306,7 +315,7 @@ class Seq2SeqRecommender(nn.Module):
         state.open_slots(position)
         bias = self.decoder_bias.towards(position, state.positions[:state.filled])  # [1, H, 1, slots]
         mask = bias + (~state.ancestors[:, None, :, :state.filled]) * NEG  # [users, H, beams, slots]
-        x = self.embed(tokens.reshape(-1, 1))
+        x = self.embed_tokens(tokens.reshape(-1, 1))
         for index, layer in enumerate(self.decoder):
             x = layer.step(x, state, index, mask)
         return self.decoder_norm(x)[:, -1] * self.output_scale

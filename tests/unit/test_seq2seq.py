@@ -194,6 +194,26 @@ def test_default_shape_is_not_t5_and_only_t5_exact_maps_to_hugging_face():
         hf_t5_like(default)
 
 
+def test_scaled_embeddings_are_the_same_function_at_init_and_move_faster():
+    """Stored at d^-1/2 and multiplied back: the same loss at init; one AdamW step moves the used token
+    vectors about sqrt(d) times further than when they are stored at scale 1."""
+    vocab = SIDVocab(random_table(), user_buckets=8)
+    users, history, lengths = histories(6, 40)
+    targets = torch.arange(6)
+    models, moved = [], []
+    for scaled in (False, True):
+        torch.manual_seed(0)
+        model = Seq2SeqRecommender(vocab, dataclasses.replace(SMALL, scaled_embeddings=scaled), "item_sum")
+        before = (model.embed.weight * model.embed_scale).detach().clone()
+        loss = model.loss(users, history, lengths, targets)
+        loss.backward()
+        torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.0).step()
+        moved.append(((model.embed.weight * model.embed_scale).detach() - before).abs().max().item())
+        models.append(loss.item())
+    assert abs(models[0] - models[1]) < 1e-4
+    assert abs(moved[1] / moved[0] - SMALL.d_model ** 0.5) < 0.01 * SMALL.d_model ** 0.5
+
+
 @pytest.mark.parametrize("table", [random_table(n=60, sizes=(6, 5, 4)), terminate([[1, 2], [1], [0, 2, 1], [2], [0, 1],
                                                                                   [2, 2, 2], [1, 0], [0]], 3)],
                          ids=["fixed", "variable"])
