@@ -26,8 +26,9 @@ class ModelShape:
     # recipe assumes Adafactor; under AdamW the tied, scaled head and the shrunken queries learn about
     # sqrt(d) and sqrt(d_kv) times slower than the rest (issue 13: 18% lower validation recall at 400 steps).
     t5_exact: bool = False
-    # True: token embeddings stored at scale d^-1/2 and multiplied by sqrt(d) at use (ignored when t5_exact)
-    scaled_embeddings: bool = False  # opt-in until a full-budget run confirms it (issue 13)
+    # True: token embeddings stored at scale d^-1/2 and multiplied by sqrt(d) at use (ignored when t5_exact);
+    # opt-in until a full-budget run confirms the 2,000-step gain (issue 13)
+    scaled_embeddings: bool = False
 
 
 @dataclass(frozen=True)

@@ -200,7 +200,7 @@ def test_scaled_embeddings_are_the_same_function_at_init_and_move_faster():
     vocab = SIDVocab(random_table(), user_buckets=8)
     users, history, lengths = histories(6, 40)
     targets = torch.arange(6)
-    models, moved = [], []
+    losses, moved = [], []
     for scaled in (False, True):
         torch.manual_seed(0)
         model = Seq2SeqRecommender(vocab, dataclasses.replace(SMALL, scaled_embeddings=scaled), "item_sum")
@@ -209,8 +209,8 @@ def test_scaled_embeddings_are_the_same_function_at_init_and_move_faster():
         loss.backward()
         torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.0).step()
         moved.append(((model.embed.weight * model.embed_scale).detach() - before).abs().max().item())
-        models.append(loss.item())
-    assert abs(models[0] - models[1]) < 1e-4
+        losses.append(loss.item())
+    assert abs(losses[0] - losses[1]) < 1e-4
     assert abs(moved[1] / moved[0] - SMALL.d_model ** 0.5) < 0.01 * SMALL.d_model ** 0.5
 
 
