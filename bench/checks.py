@@ -1,12 +1,14 @@
-"""`python -m bench check tokenizer NAME`: the plugin contract, run on a small synthetic catalogue in seconds.
+"""`python -m bench check tokenizer NAME` and `check recommender NAME`: the plugin contracts, run on a small
+synthetic catalogue in seconds.
 
-The same checks run in pytest over every registered tokenizer (tests/contract/).
+The same checks run in pytest over every registered plugin (tests/contract/).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -15,7 +17,7 @@ from bench.cache import Cache
 from bench.config import build
 from bench.data import SyntheticDataset
 from bench.data.dataset import load_folder
-from bench.errors import BenchError, PluginError
+from bench.errors import BenchError, LeakageError, PluginError
 from bench.features import FeatureConfig
 from bench.protocol import make_split
 from bench.sids import fit_table
@@ -23,12 +25,12 @@ from bench.suites import deep_merge
 from bench.tokenizer import FEATURES, SIDTable
 
 
-def _changed_heldout(dataset, seed: int = 1):
-    """The same dataset with every user's validation and test items replaced by other items."""
+def _changed_heldout(dataset, seed: int = 1, last: int = 2):
+    """The same dataset with every user's last `last` items (test, then validation) replaced by other items."""
     items = dataset.items.copy()
     rng = np.random.default_rng(seed)
     ends = dataset.user_offsets[1:]
-    for position in np.concatenate([ends - 1, ends - 2]):
+    for position in np.concatenate([ends - 1 - i for i in range(last)]):
         items[position] = (items[position] + 1 + rng.integers(dataset.n_items - 1)) % dataset.n_items
     return dataclasses.replace(dataset, items=items)
 
@@ -73,16 +75,120 @@ def check_tokenizer(name: str, overrides: dict | None = None, cache: Cache | Non
     return results
 
 
-def run_checks(name: str, overrides: dict | None = None) -> bool:
+def _resolves(config, dotted: str) -> bool:
+    node = config
+    for part in dotted.split("."):
+        if dataclasses.is_dataclass(node) and part in {f.name for f in dataclasses.fields(node)}:
+            node = getattr(node, part)
+        elif isinstance(node, dict):
+            node = node.get(part)
+        else:
+            return False
+    return True
+
+
+def check_recommender(name: str, overrides: dict | None = None) -> list[tuple[str, bool, str]]:
+    """[(check, passed, detail)] for one recommender plugin, fitted as the runner fits it (training and
+    validation only) on a 120-item synthetic catalogue, made quick by the plugin's `check_overrides`."""
+    import json
+    import tempfile
+
+    from bench.metrics import check_ranked
+    from bench.recommender import RunContext
+
+    cls = registry.get("recommenders", name)
+    config = build(cls.Config, deep_merge(cls.check_overrides, overrides or {}), f"recommenders.{name}.config")
+    dataset = load_folder(SyntheticDataset(n_users=300, n_items=120, description="").materialize(),
+                          name="synthetic-120")
+    split, k = make_split(dataset), 10
+    results = []
+
+    def record(check, passed, detail=""):
+        results.append((check, bool(passed), detail))
+
+    unknown = [key for key in cls.search_space if not _resolves(config, key)]
+    record("search_space keys are settings", not unknown, f"unknown: {unknown}" if unknown else
+           f"{len(cls.search_space)} key(s)")
+    sids = None
+    if cls.uses_sids:
+        random_ids = registry.get("tokenizers", "random")
+        sids = fit_table("random", "random", build(random_ids.Config, {"levels": 3, "codebook_size": 8}), 0, dataset,
+                         split, FeatureConfig()).table
+
+    def fitted(data, seed=0):
+        with tempfile.TemporaryDirectory(prefix="check-") as work:  # no checkpoint shared between fits
+            model = cls(config, RunContext(device="cpu", budget="smoke", work_dir=work, threads=1))
+            model.fit(data.for_fit(), sids, seed)
+            return model, model.recommend(split.test.without_targets(), k)
+
     try:
-        results = check_tokenizer(name, overrides)
+        model, ranked = fitted(split)
+    except LeakageError as err:
+        record("fits without the test split", False, str(err))
+        return results
+    record("fits without the test split", True, "fit gets training and validation; test is held by the runner")
+    try:
+        check_ranked(ranked, len(split.test), split.n_items, k)
+        record("returns k distinct real items", (ranked >= 0).all(), f"[{len(split.test)}, {k}] item indices")
+    except BenchError as err:
+        record("returns k distinct real items", False, str(err))
+    try:
+        report = json.dumps(model.report())
+        record("report is plain data", True, f"{len(report)} characters of JSON")
+    except (TypeError, ValueError) as err:
+        record("report is plain data", False, str(err))
+    exact = model.exact_top_k(split.test.select(np.arange(20)).without_targets(), k)
+    if exact is not None:
+        record("exact top-k matches the shape of recommend", np.asarray(exact).shape == (20, k) and
+               ((np.asarray(exact) >= 0) & (np.asarray(exact) < split.n_items)).all())
+    _, again = fitted(split)
+    record("same seed, same recommendations", np.array_equal(again, ranked), "fitted twice from scratch")
+    other = _changed_heldout(dataset, last=1)
+    _, blind = fitted(make_split(other))
+    record("test targets change nothing", np.array_equal(blind, ranked),
+           "every user's test item replaced: the same recommendations")
+    return results
+
+
+def run_checks(name: str, overrides: dict | None = None, kind: str = "tokenizer") -> bool:
+    checker = check_tokenizer if kind == "tokenizer" else check_recommender
+    try:
+        results = checker(name, overrides)
     except BenchError:
         raise
     except Exception as err:  # a contract failure of the plugin itself, named as such
-        raise PluginError(f"tokenizer '{name}' failed while being checked: {type(err).__name__}: {err}") from err
+        raise PluginError(f"{kind} '{name}' failed while being checked: {type(err).__name__}: {err}") from err
     width = max(len(check) for check, _, _ in results)
     for check, passed, detail in results:
         print(f"  {'PASS' if passed else 'FAIL'}  {check:<{width}}  {detail}")
     failed = [check for check, passed, _ in results if not passed]
-    print(f"tokenizer '{name}': {len(results) - len(failed)}/{len(results)} checks passed")
+    print(f"{kind} '{name}': {len(results) - len(failed)}/{len(results)} checks passed")
     return not failed
+
+
+def check_target(what: str, target: str, sets: list[str] | None = None) -> bool:
+    """`python -m bench check WHAT TARGET`: a plugin's contract, or a record, dataset folder or suite that must
+    load; prints what it found. False when a contract check fails (a bad file raises a BenchError)."""
+    if what in ("tokenizer", "recommender"):
+        from bench.config import apply_overrides, parse_set
+
+        parsed = parse_set(sets or [])
+        return run_checks(target, apply_overrides({}, parsed, {path[0]: None for path, _ in parsed}), what)
+    if what == "record":
+        from bench import records
+
+        record = records.read_record(Path(target))
+        records.read_per_user(Path(target), record)
+        print(f"{target}: valid record (schema v{record['schema_version']}, {record['system']}, "
+              f"seed {record['seeds']['run']})")
+    elif what == "dataset":
+        from bench.data.stats import validation_summary
+
+        print(validation_summary(target))
+    else:
+        from bench.suites import load_suite
+
+        suite = load_suite(target)
+        print(f"{target}: valid suite ({len(suite.tokenizers)} tokenizer(s), {len(suite.recommenders)} "
+              f"recommender(s), seeds {list(suite.seeds)})")
+    return True

@@ -136,6 +136,23 @@ def to_dict(config) -> dict:
     return json.loads(json.dumps(dataclasses.asdict(config), default=list))
 
 
+def identity(config) -> dict:
+    """A config as its run id sees it: `to_dict`, less any field marked `metadata={"added": True}` that holds
+    its default. A setting added later whose default keeps the old behaviour thus leaves the ids (and the
+    validity) of records made before it existed unchanged; set to anything else, it enters the id."""
+    out = to_dict(config)
+
+    def strip(node, values):
+        for f in dataclasses.fields(node):
+            value = getattr(node, f.name)
+            if f.metadata.get("added") and value == f.default:
+                values.pop(f.name, None)
+            elif dataclasses.is_dataclass(value):
+                strip(value, values[f.name])
+    strip(config, out)
+    return out
+
+
 def config_hash(data: Any) -> str:
     """Stable short hash of plain data (sorted keys), for cache keys and record ids."""
     if dataclasses.is_dataclass(data):

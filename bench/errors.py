@@ -15,6 +15,10 @@ class PluginError(BenchError):
     """A plugin cannot be found or does not follow its contract."""
 
 
+class LeakageError(PluginError):
+    """A plugin reached for data it must never see (the test split during fit)."""
+
+
 class DatasetError(BenchError):
     """A dataset file is malformed. Holds every problem found, each naming file and line."""
 

@@ -19,36 +19,82 @@ import numpy as np
 from tabulate import tabulate
 
 from bench import records, registry
+from bench.config import config_hash, identity, to_dict
 from bench.errors import BenchError
+from bench.metrics import metric_names, parse_metric, short_name
 from bench.io import atomic_write_bytes
 from bench.stats import BOOTSTRAP_SAMPLES, bootstrap_interval, holm, paired_comparison
+from bench.suites import BUDGETS, ResolvedSuite, Suite, resolve
+from bench.tokenizing import level_cells
 
-METRICS = ("recall@5", "ndcg@5", "recall@10", "ndcg@10")
-TESTED = ("ndcg@10", "recall@10")  # compared with the reference, Holm-corrected together
-METHOD = (f"Δ: relative difference of the mean to the reference. Significance: two-sided paired t-test on per-user "
-          f"test metrics (each user's metric averaged over the system's seeds first), Holm-corrected across all "
-          f"{' and '.join(m.upper().replace('RECALL', 'R').replace('NDCG', 'N') for m in TESTED)} comparisons "
-          f"of the table; 95% CI: percentile bootstrap over users ({BOOTSTRAP_SAMPLES} resamples, seed 0) of the "
-          f"absolute difference in N@10. Paired t rather than Wilcoxon: with thousands of users it is well "
-          f"calibrated, Wilcoxon and sign tests are not (Ihemelandu & Ekstrand, SIGIR'23).")
+def _tested(selection: str) -> tuple[str, str]:
+    """The metrics compared with the reference, Holm-corrected together: the selection metric first, then
+    its partner at the same cutoff (ndcg@10 -> recall@10)."""
+    kind, k = parse_metric(selection)
+    return selection, f"{'recall' if kind == 'ndcg' else 'ndcg'}@{k}"
 
 
-def _group(paths: list[Path], version: int, data_files: dict | None):
-    """{budget: {system: [record, ...]}} for matching records, plus (path, reason) for those left out."""
+def _method(tested: tuple[str, str]) -> str:
+    return (f"Δ: relative difference of the mean to the reference. Significance: two-sided paired t-test on "
+            f"per-user test metrics (each user's metric averaged over the system's seeds first), Holm-corrected "
+            f"across all {' and '.join(short_name(m) for m in tested)} comparisons of the table; 95% CI: percentile "
+            f"bootstrap over users ({BOOTSTRAP_SAMPLES} resamples, seed 0) of the absolute difference in "
+            f"{short_name(tested[0])}. Paired t rather than Wilcoxon: with thousands of users it is well "
+            f"calibrated, Wilcoxon and sign tests are not (Ihemelandu & Ekstrand, SIGIR'23).")
+
+
+def _group(paths: list[Path], suite: Suite, data_files: dict | None):
+    """{budget: {system: [record, ...]}} for records of the suite's current settings, plus (path, reason) for
+    those left out: another suite version or dataset, a superseded plugin version, a system the suite no longer
+    has, or settings other than the ones the suite now resolves to (seeds of different settings never mix)."""
     groups: dict[str, dict[str, list[dict]]] = defaultdict(lambda: defaultdict(list))
-    excluded = []
+    excluded, resolved = [], {}
     for path in paths:
         record = records.read_record(path)
-        if record["suite"]["version"] != version:
-            excluded.append((path, f"suite version {record['suite']['version']} (current {version})"))
+        budget = record["suite"]["budget"]
+        if budget not in resolved:
+            resolved[budget] = resolve(suite, budget) if budget in BUDGETS else None
+        if record["suite"]["version"] != suite.version:
+            excluded.append((path, f"suite version {record['suite']['version']} (current {suite.version})"))
         elif data_files is not None and record["dataset"]["files"] != data_files:
             excluded.append((path, "dataset files differ from the current ones"))
         elif superseded := _superseded(record):
             excluded.append((path, superseded))
+        elif differs := _other_settings(record, resolved[budget]):
+            excluded.append((path, differs))
         else:
             record["_path"] = str(path)  # for the per-user side file; never written back
-            groups[record["suite"]["budget"]][record["system"]].append(record)
+            groups[budget][record["system"]].append(record)
     return groups, excluded
+
+
+def _other_settings(record: dict, resolved: ResolvedSuite | None) -> str | None:
+    """Why a record's settings are not the suite's current ones for its system (None when they are)."""
+    if resolved is None or record["system"] not in resolved.systems:
+        return f"'{record['system']}' is not a system of the suite at budget {record['suite']['budget']}"
+    wanted = {**to_dict(resolved.suite.protocol), "selection_metric": resolved.suite.selection_metric}
+    recorded = {key: record["protocol"].get(key, "ndcg@10" if key == "selection_metric" else None) for key in wanted}
+    if recorded != wanted:
+        return f"protocol differs from the suite's ({', '.join(k for k in wanted if recorded[k] != wanted[k])})"
+    system = resolved.systems[record["system"]]
+    for part, plugin in (("recommender", system.recommender), ("tokenizer", system.tokenizer)):
+        info = record.get(part)
+        if plugin is not None and info and info["config_hash"] != config_hash(identity(plugin.config)):
+            now = identity(plugin.config)
+            changed = sorted(_changed_keys(info["config"], now))
+            return f"{part} settings differ from the suite's current ones ({', '.join(changed[:4]) or 'config'})"
+    return None
+
+
+def _changed_keys(old: dict, new: dict, prefix: str = "") -> list[str]:
+    out = []
+    for key in set(old) | set(new):
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += _changed_keys(a, b, f"{prefix}{key}.")
+        elif a != b:
+            out.append(f"{prefix}{key}")
+    return out
 
 
 def _superseded(record: dict) -> str | None:
@@ -79,14 +125,14 @@ def _per_user_mean(recs: list[dict], metric: str) -> tuple[np.ndarray, np.ndarra
     return users, np.mean(values, axis=0)
 
 
-def _significance(systems: dict[str, list[dict]], reference: str) -> dict[str, dict[str, object]]:
+def _significance(systems: dict[str, list[dict]], reference: str, tested: tuple[str, str]) -> dict[str, dict]:
     """{system: {metric: Comparison with Holm-adjusted p}} against the reference."""
     found, raw = {}, []
-    baseline = {metric: _per_user_mean(systems[reference], metric) for metric in TESTED}  # read once
+    baseline = {metric: _per_user_mean(systems[reference], metric) for metric in tested}  # read once
     for system in sorted(systems):
         if system == reference:
             continue
-        for metric in TESTED:
+        for metric in tested:
             ref_users, ref_values = baseline[metric]
             users, values = _per_user_mean(systems[system], metric)
             if not np.array_equal(users, ref_users):
@@ -99,23 +145,30 @@ def _significance(systems: dict[str, list[dict]], reference: str) -> dict[str, d
     return found
 
 
-def _figures(suite_name: str, budget: str, systems: dict, means: dict, figures: list) -> list[str]:
+def _figures(suite_name: str, budget: str, systems: dict, means: dict, figures: list, headline: str) -> list[str]:
     """Markdown links to this budget's figures; their data goes to `figures`."""
     intervals = []
     for system, recs in systems.items():
-        _, values = _per_user_mean(recs, "ndcg@10")
+        _, values = _per_user_mean(recs, headline)
         low, high = bootstrap_interval(values)
         intervals.append((system, float(values.mean()), low, high))
     base = f"{suite_name}.{budget}"
-    figures.append((f"{base}.ndcg.png", "metric_with_intervals", intervals, f"{suite_name}, budget {budget}"))
-    lines = [f"![test NDCG@10 with 95% intervals]({base}.ndcg.png)", ""]
-    points = [(s, recs[0]["tokenizer"]["diagnostics"]["collided_share"], means[s]["ndcg@10"])
+    figures.append((f"{base}.ndcg.png", "metric_with_intervals", intervals, f"{suite_name}, budget {budget}",
+                    _label(headline)))
+    lines = [f"![test {_label(headline)} with 95% intervals]({base}.ndcg.png)", ""]
+    points = [(s, recs[0]["tokenizer"]["diagnostics"]["collided_share"], means[s][headline])
               for s, recs in sorted(systems.items()) if recs[0].get("tokenizer")]
     if len(points) >= 2:
         figures.append((f"{base}.collisions.png", "quality_against_collisions", points,
-                        f"{suite_name}, budget {budget}: quality vs collisions"))
-        lines += [f"![NDCG@10 against collisions before disambiguation]({base}.collisions.png)", ""]
+                        f"{suite_name}, budget {budget}: quality vs collisions", _label(headline)))
+        lines += [f"![{_label(headline)} against collisions before disambiguation]({base}.collisions.png)", ""]
     return lines
+
+
+def _label(metric: str) -> str:
+    """'ndcg@10' -> 'NDCG@10', 'recall@20' -> 'Recall@20'."""
+    kind, k = parse_metric(metric)
+    return f"{'NDCG' if kind == 'ndcg' else 'Recall'}@{k}"
 
 
 def _p(p: float) -> str:
@@ -137,8 +190,7 @@ def _tokenizer_table(systems: dict[str, list[dict]]) -> list[list]:
                                for name, info in sorted((tokenizer.get("features") or {}).items()))
             rows[tokenizer["name"]] = [
                 tokenizer["name"], inputs or "—", d["n_levels"], "variable" if d["variable_length"] else "fixed",
-                " / ".join(f"{level['usage']:.0%}" for level in d["levels"][:4]),
-                " / ".join(f"{abs(level['entropy']):.2f}" for level in d["levels"][:4]),  # never "-0.00"
+                *level_cells(d),
                 f"{d['collided_share']:.1%}", d["largest_bucket"], "—" if coherence is None else f"{coherence:.2f}",
                 f"{tokenizer['fit_s']:.1f}"]
     return [rows[name] for name in sorted(rows)]
@@ -169,44 +221,50 @@ def _setup(record: dict) -> str:
     return ", ".join(parts)
 
 
-def build_tables(suite_name: str, version: int, results: Path, data_files: dict | None,
-                 reference: str | None, figures: list | None = None) -> tuple[str, str, list[tuple[Path, str]]]:
+def build_tables(suite: Suite, results: Path, data_files: dict | None,
+                 figures: list | None = None) -> tuple[str, str, list[tuple[Path, str]]]:
     """(markdown, csv, excluded) for every budget with records; the figures' data is appended to `figures`
-    as (file name, plot function name, data, title) when a list is given (the markdown links them anyway)."""
+    as (file name, plot function name, data, title, metric label) when a list is given (the markdown links them anyway)."""
     figures = figures if figures is not None else []
-    groups, excluded = _group(records.find_records(results, suite_name), version, data_files)
+    suite_name, reference = suite.name, suite.reference
+    names, tested = metric_names(suite.protocol.cutoffs), _tested(suite.selection_metric)
+    headline = tested[0]
+    groups, excluded = _group(records.find_records(results, suite_name), suite, data_files)
+    dirty = False
     md = [f"# Leaderboard: {suite_name}", "",
           "Generated by `python -m bench leaderboard` from the records in `results/runs/`; do not edit by hand.", ""]
     rows_csv = []
     for budget in sorted(groups):
         systems = groups[budget]
-        means = {s: {m: float(np.mean([r["metrics"]["test"][m] for r in recs])) for m in METRICS}
+        means = {s: {m: float(np.mean([r["metrics"]["test"][m] for r in recs])) for m in names}
                  for s, recs in systems.items()}
-        order = sorted(systems, key=lambda s: (-means[s]["ndcg@10"], s))
+        order = sorted(systems, key=lambda s: (-means[s][headline], s))
         ref = reference if reference in systems else None
-        significance = _significance(systems, ref) if ref else {}
+        significance = _significance(systems, ref, tested) if ref else {}
         table = []
         for system in order:
             recs = sorted(systems[system], key=lambda r: r["seeds"]["run"])
-            row = [system, len(recs)]
-            row += [_cell([r["metrics"]["test"][m] for r in recs]) for m in METRICS]
+            from_dirty_tree = any(r["provenance"].get("git_dirty") for r in recs)
+            dirty |= from_dirty_tree
+            row = [system + (" †" if from_dirty_tree else ""), len(recs)]
+            row += [_cell([r["metrics"]["test"][m] for r in recs]) for m in names]
             tests = {}
             if ref:
                 if system == ref:
                     row += ["reference", "", "", ""]
                 else:
                     tests = significance[system]
-                    (n10, p_n10), (_, p_r10) = tests["ndcg@10"], tests["recall@10"]
-                    row += ["—" if n10.relative is None else f"{n10.relative:+.1%}",
-                            f"[{n10.ci_low:+.4f}, {n10.ci_high:+.4f}]", _p(p_n10), _p(p_r10)]
+                    (main, p_main), (_, p_partner) = tests[tested[0]], tests[tested[1]]
+                    row += ["—" if main.relative is None else f"{main.relative:+.1%}",
+                            f"[{main.ci_low:+.4f}, {main.ci_high:+.4f}]", _p(p_main), _p(p_partner)]
             row.append(f"{np.mean([r['timing']['fit_s'] for r in recs]):.1f}")
             row.append(_setup(recs[0]))
             table.append(row)
             csv_row = {"budget": budget, "system": system, "seeds": len(recs),
-                       **{f"{m}_mean": round(means[system][m], 6) for m in METRICS},
+                       **{f"{m}_mean": round(means[system][m], 6) for m in names},
                        **{f"{m}_std": round(float(np.std([r["metrics"]["test"][m] for r in recs], ddof=1))
-                                        if len(recs) > 1 else 0.0, 6) for m in METRICS}}
-            for metric in TESTED:
+                                        if len(recs) > 1 else 0.0, 6) for m in names}}
+            for metric in tested:
                 comparison, p = tests.get(metric, (None, None))
                 csv_row |= {f"{metric}_diff": "" if comparison is None else round(comparison.mean_difference, 6),
                             f"{metric}_ci_low": "" if comparison is None else round(comparison.ci_low, 6),
@@ -214,9 +272,10 @@ def build_tables(suite_name: str, version: int, results: Path, data_files: dict 
                             f"{metric}_p_holm": "" if p is None else float(f"{p:.4g}")}
             csv_row["fit_s_mean"] = round(float(np.mean([r["timing"]["fit_s"] for r in recs])), 3)
             rows_csv.append(csv_row)
-        headers = ["system", "seeds", "R@5", "N@5", "R@10", "N@10"]
+        headers = ["system", "seeds", *map(short_name, names)]
         if ref:
-            headers += [f"Δ N@10 vs {ref}", "95% CI ΔN@10", "p N@10", "p R@10"]
+            main, partner = map(short_name, tested)
+            headers += [f"Δ {main} vs {ref}", f"95% CI Δ{main}", f"p {main}", f"p {partner}"]
         headers += ["fit s", "setup"]
         any_record = next(iter(next(iter(systems.values()))))
         protocol = any_record["protocol"]
@@ -228,8 +287,12 @@ def build_tables(suite_name: str, version: int, results: Path, data_files: dict 
                f"{dataset['order_source']}). Protocol: {protocol['split']}; {protocol['ranking']}; history of the "
                f"last {protocol['max_history']} items; {protocol['evaluated_users']:,} evaluated users.", ""]
         if ref:
-            md += [METHOD, ""]
-        md += _figures(suite_name, budget, systems, means, figures)
+            md += [_method(tested), ""]
+        if dirty:
+            md += ["† made from a checkout with uncommitted changes: the git sha in the record does not name the "
+                   "code that ran.", ""]
+            dirty = False
+        md += _figures(suite_name, budget, systems, means, figures, headline)
         tokenizers = _tokenizer_table(systems)
         if tokenizers:
             md += ["SID diagnostics (seed of the first record per tokenizer; usage and normalised entropy per level, "
@@ -241,8 +304,8 @@ def build_tables(suite_name: str, version: int, results: Path, data_files: dict 
     if not groups:
         md += ["No records yet: run `python -m bench run --suite " + suite_name + "`.", ""]
     if excluded:
-        md += [f"{len(excluded)} record(s) excluded (other suite version or dataset files, or a superseded plugin "
-               "version):", ""]
+        md += [f"{len(excluded)} record(s) excluded (other suite version, dataset files or settings, or a "
+               "superseded plugin version):", ""]
         md += [f"- `{Path(path).relative_to(results).as_posix()}`: {reason}" for path, reason in excluded] + [""]
     buffer = io.StringIO()
     if rows_csv:
@@ -252,16 +315,35 @@ def build_tables(suite_name: str, version: int, results: Path, data_files: dict 
     return "\n".join(md), buffer.getvalue(), excluded
 
 
-def write_leaderboard(suite_name: str, version: int, results: Path, data_files: dict | None,
-                      reference: str | None) -> tuple[Path, Path]:
+def _data_files(suite: Suite) -> dict | None:
+    """The sha256 of a registered dataset's files (records of other data are left out); None for a folder."""
+    from bench.data import DATASETS
+
+    spec = DATASETS.get(suite.dataset)
+    return dict(spec.sha256) if spec is not None and hasattr(spec, "sha256") else None
+
+
+def write_leaderboard(suite: Suite, results: Path) -> tuple[Path, Path]:
+    data_files = _data_files(suite)
     figures: list = []
-    markdown, table_csv, _ = build_tables(suite_name, version, results, data_files, reference, figures)
+    markdown, table_csv, _ = build_tables(suite, results, data_files, figures)
     out = Path(results) / "leaderboards"
     from bench import plots
 
-    for name, function, data, title in figures:
-        getattr(plots, function)(data, title, out / name)
-    md_path, csv_path = out / f"{suite_name}.md", out / f"{suite_name}.csv"
+    for name, function, data, title, metric in figures:
+        getattr(plots, function)(data, title, out / name, metric)
+    md_path, csv_path = out / f"{suite.name}.md", out / f"{suite.name}.csv"
     atomic_write_bytes(md_path, markdown.encode())
     atomic_write_bytes(csv_path, table_csv.encode())
     return md_path, csv_path
+
+
+def check_leaderboard(suite: Suite, results: Path) -> None:
+    """Raise unless the committed tables are exactly what the records give (CI runs this)."""
+    markdown, table_csv, _ = build_tables(suite, results, _data_files(suite))
+    out = Path(results) / "leaderboards"
+    stale = [p for p, text in ((out / f"{suite.name}.md", markdown), (out / f"{suite.name}.csv", table_csv))
+             if not p.is_file() or p.read_text() != text]
+    if stale:
+        raise BenchError("leaderboard differs from the records: " + ", ".join(map(str, stale)) +
+                         f"\n  regenerate it with `python -m bench leaderboard --suite {suite.name}`")

@@ -49,6 +49,31 @@ def per_user_metrics(ranked: np.ndarray, targets: np.ndarray, cutoffs=(5, 10)) -
     return out
 
 
+KINDS = ("recall", "ndcg")
+HIGHER_IS_BETTER = {"recall": True, "ndcg": True}  # every metric here; a loss or a latency would be False
+
+
+def metric_names(cutoffs) -> list[str]:
+    """The metrics a protocol reports, in table order: recall@k, ndcg@k for each cutoff."""
+    return [f"{kind}@{k}" for k in sorted(cutoffs) for kind in KINDS]
+
+
+def parse_metric(name: str, cutoffs=None) -> tuple[str, int]:
+    """'ndcg@10' -> ('ndcg', 10); a clear error for anything else, or for a cutoff the protocol lacks."""
+    kind, _, k = str(name).partition("@")
+    if kind not in KINDS or not k.isdigit() or int(k) < 1:
+        raise BenchError(f"unknown metric '{name}': use recall@K or ndcg@K")
+    if cutoffs is not None and int(k) not in cutoffs:
+        raise BenchError(f"metric '{name}' needs cutoff {k} in protocol.cutoffs (now {list(cutoffs)})")
+    return kind, int(k)
+
+
+def short_name(name: str) -> str:
+    """'ndcg@10' -> 'N@10', as the tables print it."""
+    kind, k = parse_metric(name)
+    return f"{kind[0].upper()}@{k}"
+
+
 def mean_metrics(per_user: dict[str, np.ndarray]) -> dict[str, float]:
     return {name: float(np.mean(values, dtype=np.float64)) if len(values) else 0.0
             for name, values in per_user.items()}

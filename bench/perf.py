@@ -291,3 +291,36 @@ def flop_ceilings(report: dict, ours_decode, ours_users: int, hf_decode, hf_user
         lambda: hf_fixed_length_step(rows)) / len(rows) / 1e9
     out["ours_train_achieved_gflops"] = out["ours_train_gflop_per_example"] * report["ours_train_examples_per_s"]
     return out
+
+
+def write_report(what: str, dataset_name: str, suite_name: str, tokenizer: str, n_batches: int, n_users: int,
+                 results_dir=None):
+    """Run `perf data` or `perf recommender` and write results/perf/<what>.json; returns (report, path).
+    The recommender benchmark trains on the SIDs `run` would give `<tokenizer>+tiger` at the cpu budget."""
+    from pathlib import Path
+
+    from bench.data import load_dataset
+    from bench.io import atomic_write_json
+    from bench.paths import results_dir as default_results_dir
+    from bench.protocol import make_split
+    from bench.provenance import provenance
+
+    if what == "data":
+        report = {"benchmark": "data", "dataset": dataset_name, **run_data(dataset_name)}
+    else:
+        from bench.sids import fit_table
+        from bench.suites import load_suite, resolve, resolve_plugin
+
+        suite = load_suite(suite_name)
+        dataset = load_dataset(suite.dataset)
+        split = make_split(dataset, suite.protocol)
+        systems = resolve(suite, "cpu").systems  # tuned settings included, as `run` would use them
+        system = systems.get(f"{tokenizer}+tiger")
+        table = system.tokenizer if system else resolve_plugin(suite, "tokenizers", tokenizer, "cpu")
+        fitted = fit_table(tokenizer, table.plugin, table.config, 0, dataset, split, suite.features)
+        report = {"benchmark": "recommender", "suite": suite.name, "tokenizer": tokenizer,
+                  **run(split, fitted.table, n_batches=n_batches, n_users=n_users)}
+    report["provenance"] = provenance("cpu")
+    out = Path(results_dir or default_results_dir()) / "perf" / f"{what}.json"
+    atomic_write_json(out, report)
+    return report, out

@@ -18,7 +18,8 @@ def _figure_bytes(figure) -> bytes:
     return buffer.getvalue()
 
 
-def metric_with_intervals(rows: list[tuple[str, float, float, float]], title: str, path: Path) -> None:
+def metric_with_intervals(rows: list[tuple[str, float, float, float]], title: str, path: Path,
+                          metric: str = "NDCG@10") -> None:
     """rows: (system, mean, ci_low, ci_high), drawn best first as horizontal error bars."""
     import matplotlib
 
@@ -32,14 +33,15 @@ def metric_with_intervals(rows: list[tuple[str, float, float, float]], title: st
     errors = np.array([[r[1] - r[2] for r in rows], [r[3] - r[1] for r in rows]])
     axis.errorbar(means, y, xerr=errors, fmt="o", color="#1f4e79", ecolor="#7a9cc6", capsize=3)
     axis.set_yticks(y, [r[0] for r in rows])
-    axis.set_xlabel("test NDCG@10 (mean over users; 95% bootstrap interval)")
+    axis.set_xlabel(f"test {metric} (mean over users; 95% bootstrap interval)")
     axis.set_title(title)
     axis.grid(axis="x", alpha=0.3)
     atomic_write_bytes(path, _figure_bytes(figure))
     plt.close(figure)
 
 
-def quality_against_collisions(points: list[tuple[str, float, float]], title: str, path: Path) -> None:
+def quality_against_collisions(points: list[tuple[str, float, float]], title: str, path: Path,
+                               metric: str = "NDCG@10") -> None:
     """points: (system, collided share before disambiguation, NDCG@10)."""
     import matplotlib
 
@@ -51,7 +53,7 @@ def quality_against_collisions(points: list[tuple[str, float, float]], title: st
         axis.scatter(collided * 100, quality, color="#1f4e79")
         axis.annotate(name, (collided * 100, quality), textcoords="offset points", xytext=(4, 4), fontsize=8)
     axis.set_xlabel("items in colliding buckets before disambiguation (%)")
-    axis.set_ylabel("test NDCG@10")
+    axis.set_ylabel(f"test {metric}")
     axis.set_title(title)
     axis.grid(alpha=0.3)
     atomic_write_bytes(path, _figure_bytes(figure))

@@ -8,12 +8,12 @@ no masking of history items) and is item level.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from bench.data import Dataset, ItemMeta
-from bench.errors import ConfigError, DatasetError
+from bench.errors import ConfigError, DatasetError, LeakageError
 
 TEXT_FIELDS = ("title", "brand", "categories", "price", "description")
 PAD = -1
@@ -53,6 +53,27 @@ class Examples:
     def select(self, rows) -> "Examples":
         return Examples(self.users[rows], self.history[rows], self.lengths[rows], self.targets[rows])
 
+    def without_targets(self) -> "Examples":
+        """The same rows with every target replaced by -1: what `recommend` sees (the runner scores)."""
+        return Examples(self.users, self.history, self.lengths, np.full_like(self.targets, PAD))
+
+
+class HeldOut:
+    """Where a recommender's split has its test part: the runner holds test targets, and any use of
+    them during training is an error (Cornac's `fit(train_set, val_set)` never sees test either)."""
+
+    def __getattr__(self, name):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        raise LeakageError(f"the test split is held by the runner: a recommender's fit may use `train_*` and "
+                           f"`valid`, never `test` (tried to read test.{name})")
+
+    def __len__(self):
+        raise LeakageError("the test split is held by the runner: a recommender's fit never sees it")
+
+    def __reduce__(self):  # picklable for worker processes
+        return (HeldOut, ())
+
 
 @dataclass(frozen=True)
 class Split:
@@ -66,8 +87,16 @@ class Split:
     train_items: np.ndarray  # int32, each evaluated user's training sequence
     train: Examples = field(repr=False)
     valid: Examples = field(repr=False)
-    test: Examples = field(repr=False)
+    test: Examples = field(repr=False)  # a HeldOut inside a recommender's fit
     dropped_users: int = 0
+
+    @property
+    def has_test(self) -> bool:
+        return not isinstance(self.test, HeldOut)
+
+    def for_fit(self) -> "Split":
+        """This split as a recommender's `fit` gets it: training and validation, test held out."""
+        return replace(self, test=HeldOut())
 
     def train_sequence(self, row: int) -> np.ndarray:
         return self.train_items[self.train_offsets[row]:self.train_offsets[row + 1]]

@@ -20,14 +20,19 @@ DATASET = "bench"
 
 
 def write_atomic_files(split: Split, folder: Path, with_targets: bool = True) -> Path:
-    """`folder/bench/bench.inter` and `.item`; without targets, only training sequences (for CF features)."""
+    """`folder/bench/bench.inter` and `.item`; without targets, only training sequences (for CF features).
+
+    A recommender's split holds no test targets (the runner keeps them): each user's last row then repeats
+    the validation target, a placeholder that RecBole's leave-one-out puts in its test part, which is never
+    trained on nor read. With the full split (tests), the real test target."""
     root = Path(folder) / DATASET
     root.mkdir(parents=True, exist_ok=True)
     lines = ["user_id:token\titem_id:token\ttimestamp:float"]
     for row, user in enumerate(split.users):
         sequence = list(split.train_sequence(row))
         if with_targets:
-            sequence += [split.valid.targets[row], split.test.targets[row]]
+            last = split.test.targets[row] if split.has_test else split.valid.targets[row]
+            sequence += [split.valid.targets[row], last]
         lines += [f"{user}\t{item}\t{position}" for position, item in enumerate(sequence)]
     atomic_write_bytes(root / f"{DATASET}.inter", ("\n".join(lines) + "\n").encode())
     items = "item_id:token\n" + "\n".join(str(i) for i in range(split.n_items)) + "\n"
@@ -35,7 +40,7 @@ def write_atomic_files(split: Split, folder: Path, with_targets: bool = True) ->
     return Path(folder)
 
 
-def recbole_settings(split: Split, seed: int, device: str) -> dict:
+def recbole_settings(split: Split, seed: int, device: str, selection_metric: str = "ndcg@10") -> dict:
     """The RecBole settings that make its data pipeline ours: no filtering, leave-one-out in our order,
     history length, full ranking, our metrics."""
     return {
@@ -44,10 +49,16 @@ def recbole_settings(split: Split, seed: int, device: str) -> dict:
         "MAX_ITEM_LIST_LENGTH": split.config.max_history,
         "eval_args": {"split": {"LS": "valid_and_test"}, "order": "TO", "group_by": "user", "mode": "full"},
         "user_inter_num_interval": "[0,inf)", "item_inter_num_interval": "[0,inf)", "rm_dup_inter": None,
-        "metrics": ["Recall", "NDCG"], "topk": list(split.config.cutoffs), "valid_metric": "NDCG@10",
+        "metrics": ["Recall", "NDCG"], "topk": list(split.config.cutoffs), "valid_metric": _recbole_metric(selection_metric),
         "seed": seed, "reproducibility": True,
         "use_gpu": device.startswith("cuda"), "gpu_id": device.partition(":")[2] or "0",
     }
+
+
+def _recbole_metric(name: str) -> str:
+    """'ndcg@10' -> 'NDCG@10', 'recall@20' -> 'Recall@20' (RecBole's spelling)."""
+    kind, _, k = name.partition("@")
+    return {"ndcg": "NDCG", "recall": "Recall"}[kind] + f"@{k}"
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,8 @@
 """The recommender contract: `fit(split, sids, seed)`, then `recommend(examples, k)` -> item indices.
 
+`fit` gets the training part and validation (`split.test` is held by the runner: reading it raises), and
+`recommend` gets histories without targets; the runner scores validation and test itself.
+
 A recommender is one plugin file in `recommenders/` with a frozen `Config` dataclass. Generative
 recommenders declare `uses_sids = True` and are trained once per tokenizer; the rest run once per seed.
 """
@@ -24,7 +27,8 @@ class RunContext:
     budget: str = "smoke"
     work_dir: str | None = None  # checkpoints of this run (resume after a kill)
     threads: int = 1
-    on_eval: Callable[[int, float], None] | None = None  # (epoch, validation NDCG@10): sweeps prune with it
+    on_eval: Callable[[int, float], None] | None = None  # (epoch, validation score): sweeps prune with it
+    selection_metric: str = "ndcg@10"  # the validation metric early stopping watches (the suite's)
 
 
 @dataclass
@@ -42,6 +46,8 @@ class Recommender:
     uses_sids: ClassVar[bool] = False
     # What `python -m bench sweep` may tune: {"train.lr": ("log", 1e-4, 1e-2), "model.d_model": ("choice", [64, 128])}
     search_space: ClassVar[dict[str, tuple]] = {}
+    # settings that make `python -m bench check recommender` quick on its 120-item catalogue
+    check_overrides: ClassVar[dict] = {}
 
     @dataclass(frozen=True)
     class Config:
@@ -52,6 +58,7 @@ class Recommender:
         self.context = context
 
     def fit(self, split: Split, sids: Any, seed: int) -> FitInfo:
+        """Train on `split.train` / `split.train_items` (early stopping may use `split.valid`)."""
         raise NotImplementedError
 
     def recommend(self, examples: Examples, k: int) -> np.ndarray:

@@ -22,6 +22,15 @@ _loaded_files: set[Path] = set()
 _discovered: set[str] = set()
 
 
+def describe(kind: str) -> list[tuple[str, str, str]]:
+    """(name, first docstring line, source) for every registered plugin of a kind: what `ls` prints."""
+    rows = []
+    for name, cls in available(kind).items():
+        doc = (cls.__doc__ or sys.modules[cls.__module__].__doc__ or "").strip().splitlines()
+        rows.append((name, doc[0] if doc else "", source_of(kind, name)))
+    return rows
+
+
 def register(kind: str, name: str, cls: type) -> type:
     """Record `cls` under `name`; the same name from two different places is an error."""
     source = sys.modules.get(cls.__module__)

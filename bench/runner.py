@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from bench import records, registry
-from bench.config import config_hash, to_dict
+from bench.config import config_hash, identity, to_dict
 from bench.data import Dataset, load_dataset
 from bench.device import resolve_budget, resolve_device, seed_everything
 from bench.errors import ConfigError, did_you_mean
@@ -21,10 +21,9 @@ from bench.paths import results_dir as default_results_dir
 from bench.progress import format_duration, log, stage
 from bench.protocol import Split, make_split
 from bench.provenance import git_state, provenance
-from bench.recommender import RunContext
+from bench.recommender import FitInfo, RunContext
 from bench.sids import fit_table
-from bench.suites import Suite
-from bench.sweep import SweepTarget, load_tuned, with_overrides
+from bench.suites import ResolvedSuite, ResolvedSystem, Suite, resolve, resolve_system, system_name
 
 
 @dataclass(frozen=True)
@@ -49,7 +48,7 @@ class Job:
 
     @property
     def system(self) -> str:
-        return f"{self.tokenizer}+{self.recommender}" if self.tokenizer else self.recommender
+        return system_name(self.tokenizer, self.recommender)
 
 
 def narrow(names: list[str], wanted: tuple[str, ...] | None, what: str) -> list[str]:
@@ -79,6 +78,23 @@ def plan(suite: Suite, options: RunOptions) -> list[Job]:
     return jobs
 
 
+def describe_plan(suite: Suite, options: RunOptions) -> str:
+    """What `run --dry-run` prints: every system's resolved settings (tuned files and `--set` included) and
+    the jobs, without loading data."""
+    import yaml
+
+    budget = options.budget
+    if budget == "auto":
+        shown_budget, budget = "auto (paper on CUDA, cpu otherwise; showing cpu)", "cpu"
+    else:
+        shown_budget = budget = resolve_budget(budget, "cpu" if options.device == "auto" else options.device)
+    shown = resolve(suite, budget).as_dict()
+    shown["budget"] = shown_budget
+    jobs = plan(suite, options)
+    return (yaml.safe_dump(shown, sort_keys=False) + f"jobs ({len(jobs)}):\n" +
+            "".join(f"  {job.system} seed {job.seed}\n" for job in jobs))
+
+
 def suite_key(suite: Suite, dataset: Dataset) -> str:
     """Results folder name: the suite, plus the dataset when --dataset-path replaced the suite's own."""
     return suite.name if dataset.name == suite.dataset else f"{suite.name}@{dataset.name}"
@@ -101,7 +117,7 @@ def _evaluate(model, split: Split, part: str) -> tuple[dict[str, np.ndarray], fl
     examples = getattr(split, part)
     k = max(split.config.cutoffs)
     start = time.perf_counter()
-    ranked = check_ranked(model.recommend(examples, k), len(examples), split.n_items, k)
+    ranked = check_ranked(model.recommend(examples.without_targets(), k), len(examples), split.n_items, k)
     return per_user_metrics(ranked, examples.targets, split.config.cutoffs), time.perf_counter() - start, ranked
 
 
@@ -116,7 +132,7 @@ def beam_fidelity(model, split: Split, ranked: np.ndarray) -> dict | None:
     examples = split.test.select(rows)
     k = max(split.config.cutoffs)
     start = time.perf_counter()
-    exact = model.exact_top_k(examples, k)
+    exact = model.exact_top_k(examples.without_targets(), k)
     if exact is None:
         return None
     beam = ranked[rows]
@@ -134,43 +150,67 @@ def beam_fidelity(model, split: Split, ranked: np.ndarray) -> dict | None:
     return out
 
 
-def run_job(job: Job, suite: Suite, budget: str, device: str, dataset: Dataset, split: Split,
-            results_dir: Path, key: str, force: bool = False, on_eval=None,
-            use_tuned: bool = True, threads: int | None = None, evaluate_test: bool = True) -> tuple[Path, dict | None]:
-    """Train and evaluate one job and write its record; (path, None) when a record for it already exists.
-    A frozen sweep result for this system and budget (suites/tuned/...) replaces the suite's settings.
-    Sweep trials pass `evaluate_test=False`: their objective is validation, and test is never looked at."""
-    tuned = load_tuned(suite.name, job.system, budget) if use_tuned else None
-    suite = _with_tuned(suite, job, budget, tuned)
-    plugin = suite.plugin_name("recommenders", job.recommender)
-    rec_cls = registry.get("recommenders", plugin)
-    rec_config = suite.plugin_config("recommenders", job.recommender, budget)
-    recommender_info = {"name": job.recommender, "plugin": plugin, "version": rec_cls.version,
-                        "config": to_dict(rec_config), "config_hash": config_hash(rec_config), "seed": job.seed,
-                        "source": registry.source_of("recommenders", plugin)}
-    if tuned:
-        recommender_info["tuned"] = tuned[1]
-    protocol = _protocol_info(split)
-    dataset_info = _dataset_info(dataset)
-    tokenizer_key = None
-    if job.tokenizer:
-        tok_plugin = suite.plugin_name("tokenizers", job.tokenizer)
-        tok_config = suite.plugin_config("tokenizers", job.tokenizer, budget)
-        tokenizer_key = [tok_plugin, registry.get("tokenizers", tok_plugin).version, to_dict(tok_config),
-                         to_dict(suite.features)]
-    run_id = config_hash({"suite": [suite.name, suite.version, budget], "system": job.system,
-                          "recommender": [plugin, rec_cls.version, recommender_info["config"]],
-                          "tokenizer": tokenizer_key, "seed": job.seed, "data": dataset_info["files"],
-                          "protocol": protocol["hash"]})
-    path = records.record_path(results_dir, key, budget, job.system, job.seed)
-    if not force and records.is_complete(path, run_id):
-        return path, None
-    if path.is_file():
-        log(f"{job.system} seed {job.seed}: the existing record was made with other settings; running again")
+@dataclass(frozen=True)
+class JobPlan:
+    """What a job is before it runs: its resolved settings, its run id and where its record goes."""
 
+    job: Job
+    system: ResolvedSystem
+    budget: str
+    run_id: str
+    path: Path
+    recommender_info: dict
+    dataset_info: dict
+    protocol_info: dict
+
+
+@dataclass
+class Outcome:
+    """What running a job produced: the SID table's description, training's report, per-user metrics."""
+
+    tokenizer_info: dict | None
+    fit: FitInfo
+    report: dict
+    valid: dict[str, np.ndarray]
+    test: dict[str, np.ndarray]
+    fidelity: dict | None
+    seconds: dict[str, float]
+
+
+def plan_job(job: Job, system: ResolvedSystem, budget: str, dataset: Dataset, split: Split, results_dir: Path,
+             key: str) -> JobPlan:
+    rec = system.recommender
+    recommender_info = {"name": job.recommender, "plugin": rec.plugin, "version": rec.version,
+                        "config": identity(rec.config), "config_hash": config_hash(identity(rec.config)),
+                        "seed": job.seed,
+                        "source": registry.source_of("recommenders", rec.plugin)}
+    if system.tuned:
+        recommender_info["tuned"] = system.tuned
+    protocol, dataset_info = _protocol_info(split), _dataset_info(dataset)
+    protocol["selection_metric"] = system.suite.selection_metric  # outside the protocol hash: see the run id
+    tok = system.tokenizer
+    tokenizer_key = None if tok is None else [tok.plugin, tok.version, to_dict(tok.config),
+                                              to_dict(system.suite.features)]
+    key_data = {"suite": [system.suite.name, system.suite.version, budget],
+                "system": job.system, "recommender": [rec.plugin, rec.version, recommender_info["config"]],
+                "tokenizer": tokenizer_key, "seed": job.seed, "data": dataset_info["files"],
+                "protocol": protocol["hash"]}
+    if system.suite.selection_metric != "ndcg@10":  # the default keeps the ids of records made before the setting
+        key_data["selection_metric"] = system.suite.selection_metric
+    run_id = config_hash(key_data)
+    path = records.record_path(results_dir, key, budget, job.system, job.seed)
+    return JobPlan(job, system, budget, run_id, path, recommender_info, dataset_info, protocol)
+
+
+def execute(job_plan: JobPlan, device: str, dataset: Dataset, split: Split, on_eval=None,
+            threads: int | None = None, evaluate_test: bool = True) -> Outcome:
+    """Fit the SID table (cached), train the recommender on training and validation data only, then score
+    validation and test here: the recommender never sees a test target."""
+    job, system = job_plan.job, job_plan.system
     sids = tokenizer_info = None
-    if job.tokenizer:  # the SID table (cached across recommenders and reruns), with its diagnostics
-        fitted = fit_table(job.tokenizer, tok_plugin, tok_config, job.seed, dataset, split, suite.features, device)
+    if system.tokenizer is not None:  # the SID table (cached across recommenders and reruns), with its diagnostics
+        tok = system.tokenizer
+        fitted = fit_table(tok.entry, tok.plugin, tok.config, job.seed, dataset, split, system.suite.features, device)
         sids = fitted.table
         tokenizer_info = {k: fitted.info[k] for k in ("name", "plugin", "version", "config", "config_hash", "seed",
                                                        "sid_table_hash", "diagnostics", "features", "fit_s")}
@@ -178,51 +218,66 @@ def run_job(job: Job, suite: Suite, budget: str, device: str, dataset: Dataset, 
         if "fit_report" in fitted.info:
             tokenizer_info["fit_report"] = fitted.info["fit_report"]
     seed_everything(job.seed)
-    work_dir = cache_dir() / "work" / run_id
-    model = rec_cls(rec_config, RunContext(device=device, budget=budget, work_dir=str(work_dir),
-                                           threads=threads or max(1, os.cpu_count() or 1), on_eval=on_eval))
+    work_dir = cache_dir() / "work" / job_plan.run_id
+    model = system.recommender.cls(system.recommender.config, RunContext(
+        device=device, budget=job_plan.budget, work_dir=str(work_dir),
+        threads=threads or max(1, os.cpu_count() or 1), on_eval=on_eval,
+        selection_metric=system.suite.selection_metric))
     start = time.perf_counter()
-    info = model.fit(split, sids, job.seed)
-    fit_s = time.perf_counter() - start
-    valid, valid_s, _ = _evaluate(model, split, "valid")
-    test, test_s, fidelity = {}, 0.0, None
+    info = model.fit(split.for_fit(), sids, job.seed)
+    seconds = {"fit_s": time.perf_counter() - start}
+    valid, seconds["valid_s"], _ = _evaluate(model, split, "valid")
+    test, seconds["test_s"], fidelity = {}, 0.0, None
     if evaluate_test:
-        test, test_s, test_ranked = _evaluate(model, split, "test")
+        test, seconds["test_s"], test_ranked = _evaluate(model, split, "test")
         fidelity = beam_fidelity(model, split, test_ranked)
-    test_report = model.report()
-    record = {
+    return Outcome(tokenizer_info, info, model.report(), valid, test, fidelity, seconds)
+
+
+def build_record(job_plan: JobPlan, outcome: Outcome, key: str, device: str) -> dict:
+    job, suite = job_plan.job, job_plan.system.suite
+    fit_s, valid_s, test_s = (outcome.seconds[k] for k in ("fit_s", "valid_s", "test_s"))
+    return {
         "schema_version": records.SCHEMA_VERSION,
-        "run_id": run_id,
+        "run_id": job_plan.run_id,
         "created_at": records.now(),
-        "suite": {"name": key, "version": suite.version, "budget": budget},
+        "suite": {"name": key, "version": suite.version, "budget": job_plan.budget},
         "system": job.system,
-        "tokenizer": tokenizer_info,
-        "recommender": recommender_info,
+        "tokenizer": outcome.tokenizer_info,
+        "recommender": job_plan.recommender_info,
         "seeds": {"run": job.seed, "tokenizer": job.seed if job.tokenizer else None, "recommender": job.seed},
-        "dataset": dataset_info,
-        "protocol": protocol,
-        "training": {"epochs": info.epochs, "best_epoch": info.best_epoch, **info.extra, **test_report},
-        "timing": {"tokenizer_fit_s": tokenizer_info["fit_s"] if tokenizer_info else 0.0, "fit_s": round(fit_s, 3),
-                   "valid_s": round(valid_s, 3), "test_s": round(test_s, 3),
+        "dataset": job_plan.dataset_info,
+        "protocol": job_plan.protocol_info,
+        "training": {"epochs": outcome.fit.epochs, "best_epoch": outcome.fit.best_epoch, **outcome.fit.extra,
+                     **outcome.report},
+        "timing": {"tokenizer_fit_s": outcome.tokenizer_info["fit_s"] if outcome.tokenizer_info else 0.0,
+                   "fit_s": round(fit_s, 3), "valid_s": round(valid_s, 3), "test_s": round(test_s, 3),
                    "total_s": round(fit_s + valid_s + test_s, 3)},
-        "metrics": {"valid": mean_metrics(valid), **({"test": mean_metrics(test)} if evaluate_test else {})},
-        "beam_fidelity": fidelity,
-        "per_user": {"users": len(split.test)},
+        "metrics": {"valid": mean_metrics(outcome.valid), **({"test": mean_metrics(outcome.test)} if outcome.test else {})},
+        "beam_fidelity": outcome.fidelity,
+        "per_user": {"users": job_plan.protocol_info["evaluated_users"]},
         "provenance": provenance(device),
     }
+
+
+def run_job(job: Job, system: ResolvedSystem, budget: str, device: str, dataset: Dataset, split: Split,
+            results_dir: Path, key: str, force: bool = False, on_eval=None, threads: int | None = None,
+            evaluate_test: bool = True) -> tuple[Path, dict | None]:
+    """Plan, run and record one job; (path, None) when a record for exactly this job already exists.
+    Sweep trials pass `evaluate_test=False`: their objective is validation, and test is never looked at."""
+    job_plan = plan_job(job, system, budget, dataset, split, results_dir, key)
+    if not force and records.is_complete(job_plan.path, job_plan.run_id):
+        return job_plan.path, None
+    if job_plan.path.is_file():
+        log(f"{job.system} seed {job.seed}: the existing record was made with other settings; running again")
+    outcome = execute(job_plan, device, dataset, split, on_eval, threads, evaluate_test)
+    record = build_record(job_plan, outcome, key, device)
     per_user = {"users": split.test.users.astype(np.int32)}
-    per_user.update({f"valid.{name}": values for name, values in valid.items()})
-    per_user.update({f"test.{name}": values for name, values in test.items()})
-    records.write_run(path, record, per_user)
-    shutil.rmtree(work_dir, ignore_errors=True)  # checkpoints only matter until the record exists
-    return path, record
-
-
-def _with_tuned(suite: Suite, job: Job, budget: str, tuned: tuple[dict, str] | None) -> Suite:
-    """The suite with a frozen sweep result for this job's system and budget applied, if there is one."""
-    if not tuned:
-        return suite
-    return with_overrides(suite, SweepTarget(suite, job.tokenizer, job.recommender, budget), tuned[0])
+    per_user.update({f"valid.{name}": values for name, values in outcome.valid.items()})
+    per_user.update({f"test.{name}": values for name, values in outcome.test.items()})
+    records.write_run(job_plan.path, record, per_user)
+    shutil.rmtree(cache_dir() / "work" / job_plan.run_id, ignore_errors=True)  # checkpoints matter until the record exists
+    return job_plan.path, record
 
 
 def _worker_init(plugin_files: list[str], threads: int) -> None:
@@ -238,7 +293,8 @@ def _worker_job(job: Job, suite: Suite, budget: str, device: str, dataset_path: 
                 force: bool, threads: int) -> tuple[Job, Path, dict | None]:
     dataset = load_dataset(suite.dataset, dataset_path)
     split = make_split(dataset, suite.protocol)
-    path, record = run_job(job, suite, budget, device, dataset, split, results_dir, suite_key(suite, dataset), force,
+    system = resolve_system(suite, budget, job.tokenizer, job.recommender)
+    path, record = run_job(job, system, budget, device, dataset, split, results_dir, suite_key(suite, dataset), force,
                            threads=threads)
     return job, path, record
 
@@ -283,14 +339,15 @@ def run_suite(suite: Suite, options: RunOptions) -> list[Path]:
         split = make_split(dataset, suite.protocol)
         info.done = f"{len(split.train):,} training examples, {len(split.test):,} test users"
     key = suite_key(suite, dataset)
+    resolved = resolve(suite, budget)
     log(f"suite {key}, budget {budget}, device {device}: {len(jobs)} job(s)")
     if options.workers > 1:
-        return _run_parallel(jobs, suite, options, budget, device, dataset, split, results_dir, key)
+        return _run_parallel(jobs, resolved, options, device, dataset, split, results_dir, key)
     paths, spent, ran = [], 0.0, 0
     for number, job in enumerate(jobs, start=1):
         start = time.perf_counter()
-        path, record = run_job(job, suite, budget, device, dataset, split, results_dir, key, options.force,
-                               threads=options.threads)
+        path, record = run_job(job, resolved.system(job.tokenizer, job.recommender), budget, device, dataset, split,
+                               results_dir, key, options.force, threads=options.threads)
         paths.append(path)
         if record is not None:
             spent += time.perf_counter() - start
@@ -299,21 +356,19 @@ def run_suite(suite: Suite, options: RunOptions) -> list[Path]:
     return paths
 
 
-def _run_parallel(jobs, suite, options, budget, device, dataset, split, results_dir, key) -> list[Path]:
+def _run_parallel(jobs, resolved: ResolvedSuite, options, device, dataset, split, results_dir, key) -> list[Path]:
     """Shared stages first (every SID table, once, in this process), then the jobs in worker processes."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     tables = {}
     for job in jobs:  # each distinct (tokenizer, its settings, seed) once, tuned settings included
-        if job.tokenizer:
-            job_suite = _with_tuned(suite, job, budget, load_tuned(suite.name, job.system, budget))
-            config = job_suite.plugin_config("tokenizers", job.tokenizer, budget)
-            tables.setdefault((job.tokenizer, config_hash(config), job.seed), (job_suite, config))
-    for number, ((tokenizer, _, seed), (job_suite, config)) in enumerate(sorted(tables.items()), start=1):
-        with stage(f"shared stage {number}/{len(tables)}: SID table {tokenizer} seed {seed}"):
-            fit_table(tokenizer, job_suite.plugin_name("tokenizers", tokenizer), config, seed, dataset, split,
-                      job_suite.features, device)
+        tok = resolved.system(job.tokenizer, job.recommender).tokenizer
+        if tok is not None:
+            tables.setdefault((tok.entry, config_hash(tok.config), job.seed), tok)
+    for number, ((_, _, seed), tok) in enumerate(sorted(tables.items(), key=lambda kv: kv[0]), start=1):
+        with stage(f"shared stage {number}/{len(tables)}: SID table {tok.entry} seed {seed}"):
+            fit_table(tok.entry, tok.plugin, tok.config, seed, dataset, split, resolved.suite.features, device)
     workers = min(options.workers, len(jobs))
     threads = options.threads or max(1, (os.cpu_count() or 1) // workers)
     devices = _devices_for(workers, device)
@@ -323,8 +378,9 @@ def _run_parallel(jobs, suite, options, budget, device, dataset, split, results_
     paths, done, start = [], 0, time.perf_counter()
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_init,
                              initargs=(plugin_files, threads)) as pool:
-        futures = [pool.submit(_worker_job, job, suite, budget, devices[i % workers], options.dataset_path,
-                               results_dir, options.force, threads) for i, job in enumerate(jobs)]
+        futures = [pool.submit(_worker_job, job, resolved.suite, resolved.budget, devices[i % workers],
+                               options.dataset_path, results_dir, options.force, threads)
+                   for i, job in enumerate(jobs)]
         for future in as_completed(futures):
             job, path, record = future.result()
             paths.append(path)

@@ -25,6 +25,7 @@ recommenders:
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -32,9 +33,10 @@ from typing import Any, Mapping
 import yaml
 
 from bench import registry
-from bench.config import apply_overrides, build, to_dict
-from bench.errors import ConfigError, did_you_mean
+from bench.config import apply_overrides, build, config_hash, to_dict
+from bench.errors import BenchError, ConfigError, did_you_mean
 from bench.features import FeatureConfig
+from bench.metrics import parse_metric
 from bench.paths import project_root
 from bench.protocol import ProtocolConfig
 
@@ -63,6 +65,8 @@ class PluginSpec:
 
 @dataclass(frozen=True)
 class Suite:
+    """A suite file as written (plus `--set`); `resolve(suite, budget)` turns it into what runs."""
+
     name: str
     dataset: str
     version: int = 1
@@ -70,29 +74,143 @@ class Suite:
     protocol: ProtocolConfig = field(default_factory=ProtocolConfig)
     seeds: tuple[int, ...] = (0, 1, 2)
     reference: str | None = None
+    # drives early stopping, sweeps and the leaderboard's order and tests; its cutoff must be a protocol cutoff
+    selection_metric: str = "ndcg@10"
     features: FeatureConfig = field(default_factory=FeatureConfig)
-    tokenizers: Mapping[str, Any] = field(default_factory=dict)
-    recommenders: Mapping[str, Any] = field(default_factory=dict)
-
-    def plugin_specs(self, kind: str) -> dict[str, PluginSpec]:
-        entries = getattr(self, kind)
-        return {name: build(PluginSpec, spec, f"{kind}.{name}") for name, spec in entries.items()}
+    tokenizers: Mapping[str, PluginSpec] = field(default_factory=dict)
+    recommenders: Mapping[str, PluginSpec] = field(default_factory=dict)
+    # the `--set` assignments already applied above; `resolve` applies them again over tuned settings,
+    # so an explicit `--set` always wins
+    cli_overrides: tuple = field(default=(), repr=False)
 
     def plugin_name(self, kind: str, name: str) -> str:
         """The registered plugin behind a suite entry (the entry's own name unless it sets `plugin`)."""
-        return self.plugin_specs(kind)[name].plugin or name
+        return getattr(self, kind)[name].plugin or name
 
     def tokenizers_for(self, recommender: str) -> list[str]:
         """The suite's tokenizers that this recommender is paired with (all, unless its entry names some)."""
-        wanted = self.plugin_specs("recommenders")[recommender].tokenizers
+        wanted = self.recommenders[recommender].tokenizers
         return [t for t in self.tokenizers if wanted is None or t in wanted]
 
-    def plugin_config(self, kind: str, name: str, budget: str):
-        """The plugin's Config with the suite's overrides and then the budget's applied, strictly checked."""
-        spec = self.plugin_specs(kind)[name]
-        cls = registry.get(kind, spec.plugin or name)
-        values = deep_merge(spec.config, spec.budgets.get(budget, {}))
-        return build(cls.Config, values, f"{kind}.{name}.config")
+    def systems(self) -> list[tuple[str | None, str]]:
+        """Every (tokenizer or None, recommender) pair the suite runs, in suite order."""
+        pairs = []
+        for recommender in self.recommenders:
+            uses_sids = registry.get("recommenders", self.plugin_name("recommenders", recommender)).uses_sids
+            pairs += [(t, recommender) for t in self.tokenizers_for(recommender)] if uses_sids else [(None, recommender)]
+        return pairs
+
+
+@dataclass(frozen=True)
+class ResolvedPlugin:
+    """One plugin of one system, with every setting applied: plugin defaults < suite `config` < the budget's
+    settings < a frozen sweep result < `--set`."""
+
+    entry: str    # the suite's name for it
+    plugin: str   # the registered plugin
+    cls: type
+    config: Any   # the plugin's Config
+
+    @property
+    def version(self) -> int:
+        return self.cls.version
+
+
+@dataclass(frozen=True)
+class ResolvedSystem:
+    name: str                           # "rqvae+tiger", "sasrec"
+    recommender: ResolvedPlugin
+    tokenizer: ResolvedPlugin | None
+    tuned: str | None = None            # the frozen sweep file applied, as a repository path
+    suite: "Suite | None" = field(default=None, repr=False, compare=False)  # name, version, features
+
+
+@dataclass(frozen=True)
+class ResolvedSuite:
+    """A suite at one budget: the only place budgets, tuned files and `--set` meet. `run`, `--dry-run`,
+    `tokenize`, `perf` and `sweep` all read their settings from here."""
+
+    suite: Suite
+    budget: str
+    systems: Mapping[str, ResolvedSystem]
+
+    def system(self, tokenizer: str | None, recommender: str) -> ResolvedSystem:
+        return self.systems[system_name(tokenizer, recommender)]
+
+    def tokenizer_tables(self) -> list[ResolvedPlugin]:
+        """Each distinct (tokenizer entry, settings) the systems use, once: the SID tables to fit."""
+        seen: dict = {}
+        for system in self.systems.values():
+            if system.tokenizer is not None:
+                seen.setdefault((system.tokenizer.entry, config_hash(system.tokenizer.config)), system.tokenizer)
+        return list(seen.values())
+
+    def as_dict(self) -> dict:
+        """What `--dry-run` prints: the suite's shared settings and every system's full configuration."""
+        out = {k: v for k, v in to_dict(self.suite).items() if k not in ("tokenizers", "recommenders", "cli_overrides")}
+        out["budget"] = self.budget
+        out["systems"] = {name: {**({"tokenizer": {"plugin": s.tokenizer.plugin, **to_dict(s.tokenizer.config)}}
+                                    if s.tokenizer else {}),
+                                 "recommender": {"plugin": s.recommender.plugin, **to_dict(s.recommender.config)},
+                                 **({"tuned": s.tuned} if s.tuned else {})}
+                          for name, s in self.systems.items()}
+        return out
+
+
+def system_name(tokenizer: str | None, recommender: str) -> str:
+    return f"{tokenizer}+{recommender}" if tokenizer else recommender
+
+
+def _cli_values(suite: Suite, kind: str, entry: str, budget: str) -> list[tuple[list[str], Any]]:
+    """The `--set` assignments that reach one plugin's Config at this budget, as paths inside it."""
+    out = []
+    for path, value in suite.cli_overrides:
+        if len(path) > 3 and path[0] == kind and path[1] == entry:
+            if path[2] == "config":
+                out.append((path[3:], value))
+            elif path[2] == "budgets" and len(path) > 4 and path[3] == budget:
+                out.append((path[4:], value))
+    return out
+
+
+def resolve_plugin(suite: Suite, kind: str, entry: str, budget: str, tuned: Mapping | None = None) -> ResolvedPlugin:
+    """One entry's Config at a budget, with `tuned` (a sweep trial's or a frozen file's values) and then the
+    suite's `--set` applied, strictly checked."""
+    spec = getattr(suite, kind)[entry]
+    plugin = spec.plugin or entry
+    cls = registry.get(kind, plugin)
+    values = deep_merge(deep_merge(spec.config, spec.budgets.get(budget, {})), tuned or {})
+    cli = _cli_values(suite, kind, entry, budget)
+    if cli:
+        values = apply_overrides(values, cli, values | {p[0]: None for p, _ in cli})
+    return ResolvedPlugin(entry, plugin, cls, build(cls.Config, values, f"{kind}.{entry}.config"))
+
+
+def resolve_system(suite: Suite, budget: str, tokenizer: str | None, recommender: str,
+                   trial: Mapping | None = None, use_tuned: bool = True) -> ResolvedSystem:
+    """One system at a budget. `trial` ({'tokenizer': {...}, 'recommender': {...}}) replaces a frozen sweep
+    result (a sweep's trial); otherwise the frozen file for this system and budget applies, if any."""
+    from bench.tuned import load_tuned
+
+    name = system_name(tokenizer, recommender)
+    shown = None
+    if trial is None and use_tuned:
+        found = load_tuned(suite.name, name, budget)
+        trial, shown = found if found else (None, None)
+    trial = trial or {}
+    rec = resolve_plugin(suite, "recommenders", recommender, budget, trial.get("recommender"))
+    tok = resolve_plugin(suite, "tokenizers", tokenizer, budget, trial.get("tokenizer")) if tokenizer else None
+    return ResolvedSystem(name, rec, tok, shown, suite)
+
+
+def resolve(suite: Suite, budget: str, use_tuned: bool = True) -> ResolvedSuite:
+    if budget not in BUDGETS:
+        raise ConfigError(f"unknown budget '{budget}'{did_you_mean(budget, BUDGETS)}")
+    systems = {}
+    for tokenizer, recommender in suite.systems():
+        system = resolve_system(suite, budget, tokenizer, recommender, use_tuned=use_tuned)
+        systems[system.name] = system
+    return ResolvedSuite(suite, budget, systems)
 
 
 def deep_merge(base: Mapping, override: Mapping) -> dict:
@@ -114,6 +232,15 @@ def available_suites() -> dict[str, Path]:
     return {p.stem: p for p in sorted(suite_dir().glob("*.yaml"))}
 
 
+def describe_suites() -> list[tuple[str, str, str]]:
+    """(name, dataset, description) of every suite file, read without validating (`ls suites`)."""
+    rows = []
+    for name, path in available_suites().items():
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        rows.append((name, data.get("dataset", "?"), data.get("description", "")))
+    return rows
+
+
 def load_suite(name_or_path: str, overrides: list | None = None) -> Suite:
     """Read a suite by name (suites/NAME.yaml) or path, apply `--set` overrides, validate everything."""
     path = Path(name_or_path)
@@ -128,7 +255,9 @@ def load_suite(name_or_path: str, overrides: list | None = None) -> Suite:
         raise ConfigError(f"{path}: not valid YAML ({err})") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: a suite file must be a mapping of settings")
-    valid_keys = {f: None for f in Suite.__dataclass_fields__}
+    valid_keys = {f: None for f in Suite.__dataclass_fields__ if f != "cli_overrides"}
+    if "cli_overrides" in data:
+        raise ConfigError(f"{path}: unknown setting 'cli_overrides'")
     data = apply_overrides(data, overrides or [], valid_keys)
     for kind in registry.KINDS:
         entries = data.get(kind) or {}
@@ -137,30 +266,27 @@ def load_suite(name_or_path: str, overrides: list | None = None) -> Suite:
         if not isinstance(entries, dict):
             raise ConfigError(f"{path}: '{kind}' must map plugin names to their settings")
         data[kind] = {str(k): (v or {}) for k, v in entries.items()}
+    specs = {kind: {name: build(PluginSpec, entry, f"{kind}.{name}") for name, entry in data.pop(kind).items()}
+             for kind in registry.KINDS}
     suite = build(Suite, data, "")
+    suite = dataclasses.replace(suite, **specs, cli_overrides=tuple((tuple(p), v) for p, v in overrides or []))
     for kind in registry.KINDS:
-        for name in suite.plugin_specs(kind):
+        for name in getattr(suite, kind):
             registry.get(kind, suite.plugin_name(kind, name))  # unknown plugins fail here, with a did-you-mean
             for budget in BUDGETS:
-                suite.plugin_config(kind, name, budget)  # and so do unknown or mistyped settings
-    for name, spec in suite.plugin_specs("recommenders").items():
+                resolve_plugin(suite, kind, name, budget)  # and so do unknown or mistyped settings
+    try:
+        parse_metric(suite.selection_metric, suite.protocol.cutoffs)
+    except BenchError as err:
+        raise ConfigError(f"{path}: selection_metric: {err}") from None
+    for name, spec in suite.recommenders.items():
         for tokenizer in spec.tokenizers or ():
             if tokenizer not in suite.tokenizers:
                 raise ConfigError(f"{path}: recommenders.{name}.tokenizers: '{tokenizer}' is not a tokenizer of this "
                                   f"suite{did_you_mean(tokenizer, suite.tokenizers)}")
     if suite.reference is not None:
-        systems = set(suite.recommenders) | {f"{t}+{r}" for r in suite.recommenders
-                                             for t in suite.tokenizers_for(r)}
+        systems = {system_name(t, r) for t, r in suite.systems()}
         if suite.reference not in systems:
             raise ConfigError(f"{path}: reference '{suite.reference}' is not a system of this suite"
                               f"{did_you_mean(suite.reference, systems)}")
     return suite
-
-
-def resolved(suite: Suite, budget: str) -> dict:
-    """The suite with every plugin's full config at a budget: what `--dry-run` prints and records keep."""
-    out = to_dict(suite)
-    for kind in registry.KINDS:
-        out[kind] = {name: to_dict(suite.plugin_config(kind, name, budget)) for name in getattr(suite, kind)}
-    out["budget"] = budget
-    return out

@@ -2,7 +2,8 @@
 
 - Search spaces live next to each plugin's config (`search_space` on the class); a trial samples both the
   tokenizer's (`tokenizer.*`) and the recommender's (`recommender.*`) and runs one job of the suite with them
-  at the chosen budget and the suite's first seed. Objective: validation NDCG@10 (never the test split).
+  at the chosen budget and the suite's first seed. Objective: the suite's `selection_metric` on validation
+  (NDCG@10 by default; never the test split).
 - Seeded TPE sampler; a median pruner fed by the recommender's per-epoch validation scores.
 - Storage: a SQLite file in results/sweeps/ by default (nothing to start); `--storage postgresql://...` lets
   any number of workers on any number of machines share one study, each running the same command. The
@@ -23,11 +24,11 @@ import yaml
 
 from bench import registry
 from bench.config import to_dict
-from bench.errors import ConfigError
+from bench.errors import ConfigError, did_you_mean
 from bench.io import atomic_write_bytes
-from bench.paths import project_root, tuned_dir
 from bench.paths import results_dir as default_results_dir
-from bench.suites import Suite, deep_merge
+from bench.suites import Suite, resolve_system
+from bench.tuned import tuned_path
 
 KINDS = ("log", "float", "int", "choice")
 
@@ -46,6 +47,35 @@ class SweepTarget:
 
     def default_study(self) -> str:
         return f"{self.suite.name}.{self.system}.{self.budget}"
+
+
+def sweep_target(suite: Suite, tokenizer: str | None, recommender: str, budget: str, tune: str) -> SweepTarget:
+    """What `sweep` tunes, checked: both names are the suite's, a tokenizer exactly when the recommender uses
+    semantic IDs, and `tune` a comma list of recommender and tokenizer."""
+    for kind, name in (("recommenders", recommender), ("tokenizers", tokenizer)):
+        if name is not None and name not in getattr(suite, kind):
+            known = list(getattr(suite, kind))
+            raise ConfigError(f"'{name}' is not one of the suite's {kind}{did_you_mean(name, known)}")
+    uses_sids = registry.get("recommenders", suite.plugin_name("recommenders", recommender)).uses_sids
+    if uses_sids != bool(tokenizer):
+        raise ConfigError(f"recommender '{recommender}' " + ("needs --tokenizer" if uses_sids else
+                                                             "does not use semantic IDs: drop --tokenizer"))
+    parts = tuple(part.strip() for part in tune.split(","))
+    if not parts or set(parts) - {"recommender", "tokenizer"}:
+        raise ConfigError(f"--tune takes recommender, tokenizer or both, got {tune!r}")
+    return SweepTarget(suite, tokenizer, recommender, budget, parts)
+
+
+def summary(study) -> str:
+    """'study S: 12 complete, 3 pruned' and the best trial, for the command line."""
+    states: dict[str, int] = {}
+    for trial in study.trials:
+        states[trial.state.name.lower()] = states.get(trial.state.name.lower(), 0) + 1
+    lines = [f"study {study.study_name}: " + ", ".join(f"{n} {s}" for s, n in sorted(states.items()))]
+    if any(t.state.name == "COMPLETE" for t in study.trials):
+        metric = study.user_attrs.get("selection_metric", "ndcg@10")
+        lines.append(f"best: validation {metric} {study.best_value:.4f} with {study.best_params}")
+    return "\n".join(lines)
 
 
 def search_space(target: SweepTarget) -> dict[str, tuple]:
@@ -71,9 +101,10 @@ def search_space(target: SweepTarget) -> dict[str, tuple]:
 def current_values(target: SweepTarget, space: dict[str, tuple]) -> dict:
     """The suite's own settings for every tuned key: a study's first trial, so the sweep can only improve on
     what the suite already uses."""
-    configs = {"recommender": to_dict(target.suite.plugin_config("recommenders", target.recommender, target.budget))}
-    if target.tokenizer:
-        configs["tokenizer"] = to_dict(target.suite.plugin_config("tokenizers", target.tokenizer, target.budget))
+    system = resolve_system(target.suite, target.budget, target.tokenizer, target.recommender, use_tuned=False)
+    configs = {"recommender": to_dict(system.recommender.config)}
+    if system.tokenizer is not None:
+        configs["tokenizer"] = to_dict(system.tokenizer.config)
     values = {}
     for name, spec in space.items():
         prefix, *path = name.split(".")
@@ -116,42 +147,6 @@ def default_storage(results: Path | None = None) -> str:
     return f"sqlite:///{(folder / 'studies.db').resolve()}"
 
 
-def tuned_path(suite_name: str, system: str, budget: str) -> Path:
-    return tuned_dir() / suite_name / f"{system}.{budget}.yaml"
-
-
-def load_tuned(suite_name: str, system: str, budget: str) -> tuple[dict, str] | None:
-    """({'tokenizer': {...}, 'recommender': {...}}, path) when a frozen configuration exists."""
-    path = tuned_path(suite_name, system, budget)
-    if not path.is_file():
-        return None
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    overrides = data.get("overrides")
-    if not isinstance(overrides, dict) or set(overrides) - {"tokenizer", "recommender"}:
-        raise ConfigError(f"{path}: 'overrides' must map tokenizer/recommender to their settings")
-    root = project_root().resolve()
-    shown = path.resolve().relative_to(root) if path.resolve().is_relative_to(root) else path
-    return overrides, Path(shown).as_posix()
-
-
-def with_overrides(suite: Suite, target: SweepTarget, overrides: dict) -> Suite:
-    """The suite with `overrides` merged into the pair's budget settings (over the budget's own)."""
-    import dataclasses
-
-    changed = {}
-    for prefix, kind, name in (("tokenizer", "tokenizers", target.tokenizer),
-                               ("recommender", "recommenders", target.recommender)):
-        if not name or prefix not in overrides:
-            continue
-        entries = {k: dict(v) for k, v in getattr(suite, kind).items()}
-        entry = entries[name]
-        budgets = dict(entry.get("budgets") or {})
-        budgets[target.budget] = deep_merge(budgets.get(target.budget) or {}, overrides[prefix])
-        entry["budgets"] = budgets
-        changed[kind] = entries
-    return dataclasses.replace(suite, **changed)
-
-
 def _open_study(name: str, storage: str, seed: int, attempts: int = 6):
     """Create or join the study. Workers started together race to create the storage's tables and the study;
     the losers of that race retry (after a short, growing pause) and then simply join."""
@@ -180,6 +175,9 @@ def run_sweep(target: SweepTarget, trials: int, storage: str | None, study_name:
 
     from bench.data import load_dataset
     from bench.progress import log
+
+    if trials < 1:
+        raise ConfigError("--trials must be at least 1")
     from bench.protocol import make_split
     from bench.runner import Job, run_job, suite_key
 
@@ -193,26 +191,28 @@ def run_sweep(target: SweepTarget, trials: int, storage: str | None, study_name:
     study.set_user_attr("suite", target.suite.name)
     study.set_user_attr("system", target.system)
     study.set_user_attr("budget", target.budget)
+    study.set_user_attr("selection_metric", target.suite.selection_metric)
     dataset = load_dataset(target.suite.dataset, dataset_path)
     split = make_split(dataset, target.suite.protocol)
     key = suite_key(target.suite, dataset)
     run_seed = target.suite.seeds[0]
+    metric = target.suite.selection_metric
 
     def objective(trial):
         params = {name: suggest(trial, name, spec) for name, spec in space.items()}
-        suite = with_overrides(target.suite, target, nest(params))
+        system = resolve_system(target.suite, target.budget, target.tokenizer, target.recommender, trial=nest(params))
 
         def on_eval(epoch: int, score: float) -> None:
             trial.report(score, epoch)
             if trial.should_prune():
-                raise optuna.TrialPruned(f"pruned at epoch {epoch} (validation NDCG@10 {score:.4f})")
+                raise optuna.TrialPruned(f"pruned at epoch {epoch} (validation {metric} {score:.4f})")
 
         folder = results / "sweeps" / study_name / f"trial-{trial.number:04d}"
         job = Job(target.recommender, target.tokenizer, run_seed)
-        _, record = run_job(job, suite, target.budget, device, dataset, split, folder, key, force=True,
-                            on_eval=on_eval, use_tuned=False, threads=threads, evaluate_test=False)
-        score = record["metrics"]["valid"]["ndcg@10"]
-        log(f"trial {trial.number}: validation NDCG@10 {score:.4f} with {params}")
+        _, record = run_job(job, system, target.budget, device, dataset, split, folder, key, force=True,
+                            on_eval=on_eval, threads=threads, evaluate_test=False)
+        score = record["metrics"]["valid"][metric]
+        log(f"trial {trial.number}: validation {metric} {score:.4f} with {params}")
         return score
 
     finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
@@ -234,7 +234,7 @@ def freeze(target: SweepTarget, storage: str | None, study_name: str | None, res
     finished = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     data = {"suite": target.suite.name, "system": target.system, "budget": target.budget, "study": study_name,
             "trial": best.number, "trials_complete": len(finished),
-            "objective": {"validation ndcg@10": round(best.value, 6)}, "overrides": nest(best.params)}
+            "objective": {f"validation {target.suite.selection_metric}": round(best.value, 6)}, "overrides": nest(best.params)}
     path = tuned_path(target.suite.name, target.system, target.budget)
     header = ("# Frozen by `python -m bench sweep --freeze`: the best trial of the study below. `python -m bench run`\n"
               "# uses these settings for this system at this budget; delete the file to go back to the suite's.\n")

@@ -22,6 +22,9 @@ class Tiger(Recommender):
     uses_sids = True
     search_space = {"train.lr": ("log", 3e-4, 1e-2), "train.warmup_steps": ("int", 50, 1000),
                     "train.weight_decay": ("log", 1e-3, 0.3), "model.dropout": ("float", 0.0, 0.3)}
+    check_overrides = {"model": {"encoder_layers": 1, "decoder_layers": 1, "d_model": 32, "heads": 2, "d_kv": 16,
+                                 "d_ff": 64}, "train": {"max_steps": 20, "warmup_steps": 5, "eval_users": 100,
+                                                        "beam_size": 10, "precision": "fp32"}}
 
     @dataclass(frozen=True)
     class Config:
@@ -48,12 +51,13 @@ class Tiger(Recommender):
         self.bf16 = use_bf16(config.train.precision, device)
         checkpoint = Path(self.context.work_dir) / "tiger.pt" if self.context.work_dir else None
         state = train(self.model, self.trie, split.train, split.valid, config.train, seed, device, checkpoint,
-                      config_key=config_hash([to_dict(config), sids.hash(), seed]), on_eval=self.context.on_eval)
+                      config_key=config_hash([to_dict(config), sids.hash(), seed]), on_eval=self.context.on_eval,
+                      selection_metric=self.context.selection_metric)
         self.last_invalid_share = 0.0
         return FitInfo(epochs=state.epoch, best_epoch=state.best_epoch, extra={
             "steps": state.step, "examples": state.examples, "train_minutes": round(state.elapsed / 60, 2),
             "examples_per_s": round(state.examples / max(state.train_seconds, 1e-9), 1),
-            "best_valid_ndcg@10_subset": round(state.best_score, 5), "precision": "bf16" if self.bf16 else "fp32",
+            f"best_valid_{self.context.selection_metric}_subset": round(state.best_score, 5), "precision": "bf16" if self.bf16 else "fp32",
             "parameters": sum(p.numel() for p in self.model.parameters()), "curve": state.history})
 
     def recommend(self, examples, k):

@@ -1,5 +1,5 @@
 """Training the generative recommender: length-bucketed batches, AdamW with warm-up and then inverse-square-root
-or annealed decay over a step budget, early stopping on validation NDCG@10 (a fixed user subset), a checkpoint
+or annealed decay over a step budget, early stopping on a validation metric (a fixed user subset), a checkpoint
 after every epoch (a killed run resumes there), bf16 autocast where the hardware has it. Every random source
 comes from the run's seed; the clock is measured, never obeyed."""
 
@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bench.metrics import per_user_metrics
+from bench.metrics import parse_metric, per_user_metrics
 from bench.progress import bar, log
 from bench.protocol import Examples
 from bench.seq2seq.beam import beam_search
@@ -127,9 +127,9 @@ def lr_factor(config: TrainConfig):
 
 def train(model: Seq2SeqRecommender, trie: PrefixTrie, train_examples: Examples, valid_examples: Examples,
           config: TrainConfig, seed: int, device: str, checkpoint: Path | None = None,
-          config_key: str = "", on_eval=None) -> TrainState:
-    """Train until max_steps / max_epochs or early stopping; the best weights are loaded back.
-    `on_eval(epoch, score)` hears every validation score (a sweep's pruner raises from it)."""
+          config_key: str = "", on_eval=None, selection_metric: str = "ndcg@10") -> TrainState:
+    """Train until max_steps / max_epochs or early stopping on `selection_metric`; the best weights are loaded
+    back. `on_eval(epoch, score)` hears every validation score (a sweep's pruner raises from it)."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     model.to(device)
@@ -143,6 +143,7 @@ def train(model: Seq2SeqRecommender, trie: PrefixTrie, train_examples: Examples,
     if config.eval_users and config.eval_users < len(eval_rows):
         eval_rows = np.sort(np.random.default_rng(seed + 1).choice(eval_rows, config.eval_users, replace=False))
     eval_set = valid_examples.select(eval_rows)
+    _, cutoff = parse_metric(selection_metric)
 
     if checkpoint is not None and checkpoint.is_file():
         saved = torch.load(checkpoint, map_location=device, weights_only=True)
@@ -178,18 +179,19 @@ def train(model: Seq2SeqRecommender, trie: PrefixTrie, train_examples: Examples,
         state.epoch += 1
         state.elapsed = time.perf_counter() - started
         if state.epoch % config.eval_every_epochs == 0 or out_of_budget():
-            ranked, _ = recommend(model, trie, eval_set, 10, config.beam_size, config.eval_batch_size, device, bf16)
-            metrics = per_user_metrics(ranked, eval_set.targets, (10,))
-            score = float(metrics["ndcg@10"].mean())
+            ranked, _ = recommend(model, trie, eval_set, cutoff, config.beam_size, config.eval_batch_size, device,
+                                  bf16)
+            metrics = per_user_metrics(ranked, eval_set.targets, (cutoff,))
+            score = float(metrics[selection_metric].mean())
             state.history.append({"epoch": state.epoch, "step": state.step, "loss": float(np.mean(losses)),
-                                  "valid_recall@10": float(metrics["recall@10"].mean()), "valid_ndcg@10": score,
+                                  **{f"valid_{name}": float(values.mean()) for name, values in metrics.items()},
                                   "lr": optimizer.param_groups[0]["lr"], "minutes": round(state.elapsed / 60, 2)})
             if score > state.best_score:
                 state.best_score, state.best_epoch, state.evals_without_gain = score, state.epoch, 0
                 best_weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
             else:
                 state.evals_without_gain += 1
-            log(f"epoch {state.epoch}: loss {np.mean(losses):.4f}, valid NDCG@10 {score:.4f} "
+            log(f"epoch {state.epoch}: loss {np.mean(losses):.4f}, valid {selection_metric} {score:.4f} "
                 f"(best {state.best_score:.4f} at epoch {state.best_epoch}), {state.elapsed / 60:.1f} min")
             if on_eval is not None:
                 on_eval(state.epoch, score)

@@ -86,3 +86,18 @@ def test_perf_data_writes_a_report(tmp_path):
     result = run_cli("perf", "data", "--dataset", "tiny", "--results-dir", str(tmp_path))
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "perf" / "data.json").is_file() and "metrics_users_per_s" in result.stdout
+
+
+def test_other_cutoffs_and_selection_metric_run_through_the_leaderboard(tmp_path):
+    sets = ["--set", "protocol.cutoffs=[10, 20]", "--set", "selection_metric=recall@20"]
+    ran = run_cli("run", "--suite", "tiny", "--budget", "smoke", "--seeds", "0", "--recommenders", "popularity,random",
+                  "--results-dir", str(tmp_path), *sets)
+    assert ran.returncode == 0, ran.stderr
+    board = run_cli("leaderboard", "--suite", "tiny", "--results-dir", str(tmp_path), *sets)
+    assert board.returncode == 0, board.stderr
+    assert "| R@10 " in board.stdout and "| N@20 " in board.stdout and "R@5" not in board.stdout
+    assert "Δ R@20 vs popularity" in board.stdout and "in R@20" in board.stdout
+    plain = run_cli("leaderboard", "--suite", "tiny", "--results-dir", str(tmp_path))  # the suite's own cutoffs
+    assert plain.returncode == 0 and "protocol differs from the suite's (cutoffs, selection_metric)" in plain.stdout
+    bad = run_cli("run", "--suite", "tiny", "--dry-run", "--set", "selection_metric=ndcg@50")
+    assert bad.returncode == 2 and "needs cutoff 50 in protocol.cutoffs" in bad.stderr

@@ -6,7 +6,7 @@ import pytest
 
 from bench.config import build, config_hash, parse_set
 from bench.errors import BenchError, ConfigError
-from bench.suites import load_suite, resolved
+from bench.suites import load_suite, resolve
 
 
 @dataclass(frozen=True)
@@ -82,6 +82,29 @@ def test_suite_rejects_unknown_plugins_settings_and_budgets(tmp_path):
 
 
 def test_resolved_suite_lists_full_plugin_configs():
-    data = resolved(load_suite("amazon-beauty"), "cpu")
+    data = resolve(load_suite("amazon-beauty"), "cpu").as_dict()
     assert data["budget"] == "cpu" and data["protocol"]["max_history"] == 20
-    assert set(data["recommenders"]) >= {"popularity", "random"}
+    assert set(data["systems"]) >= {"popularity", "random", "rqvae+tiger", "rqvae+tiger-sid-tokens"}
+    assert "rkmeans+tiger-sid-tokens" not in data["systems"]  # the ablation runs on rqvae only
+    tiger = data["systems"]["rqvae+tiger"]["recommender"]
+    assert tiger["plugin"] == "tiger" and tiger["train"]["max_steps"] == 6600 and tiger["encoder_input"] == "item_sum"
+    assert data["systems"]["rqvae+tiger-sid-tokens"]["recommender"]["encoder_input"] == "sid_tokens"
+
+
+def test_a_setting_added_later_keeps_old_run_ids_at_its_default():
+    from dataclasses import field
+
+    from bench.config import identity
+
+    @dataclass(frozen=True)
+    class Inner:
+        width: int = 4
+        fresh: bool = field(default=False, metadata={"added": True})
+
+    @dataclass(frozen=True)
+    class Outer:
+        inner: Inner = Inner()
+        rate: float = 0.1
+
+    assert identity(Outer()) == {"inner": {"width": 4}, "rate": 0.1}  # as records made before `fresh` saw it
+    assert identity(Outer(Inner(fresh=True))) == {"inner": {"width": 4, "fresh": True}, "rate": 0.1}

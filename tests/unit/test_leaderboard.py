@@ -1,0 +1,114 @@
+"""The leaderboard on hand-made records with known per-user values: means, Δ, the paired test with Holm's
+correction, the bootstrap interval, and which records it leaves out."""
+
+import copy
+import json
+import math
+
+import numpy as np
+import pytest
+
+from bench import records
+from bench.leaderboard import build_tables
+from bench.suites import load_suite
+from tests.conftest import REPO
+
+TEMPLATE = json.loads((REPO / "results/runs/tiny/smoke/popularity/seed0.json").read_text())
+SUITE = """
+name: hand
+dataset: tiny
+seeds: [0, 1]
+reference: base
+recommenders:
+  base: {plugin: popularity}
+  better: {plugin: popularity}
+"""
+# per user (4 users), seeds 0 and 1; hits at rank 1, so recall@k = ndcg@k = the same 0/1 value
+HITS = {"base": ([0, 0, 0, 1], [0, 0, 0, 1]), "better": ([1, 0, 0, 1], [1, 0, 1, 1])}
+
+
+def write(results, system, seed, hits, version=None):
+    record = copy.deepcopy(TEMPLATE)
+    record["system"], record["seeds"] = system, {"run": seed, "tokenizer": None, "recommender": seed}
+    record["suite"]["name"], record["recommender"]["name"] = "hand", system
+    record["recommender"]["plugin"] = "popularity"
+    if version is not None:
+        record["recommender"]["version"] = version
+    values = np.asarray(hits, dtype=np.float32)
+    metrics = {m: float(values.mean()) for m in ("recall@5", "ndcg@5", "recall@10", "ndcg@10")}
+    record["metrics"] = {"valid": metrics, "test": metrics}
+    record["per_user"] = {"users": 4}
+    per_user = {"users": np.arange(4, dtype=np.int32)}
+    per_user.update({f"{part}.{m}": values for part in ("valid", "test") for m in metrics})
+    records.write_run(records.record_path(results, "hand", "smoke", system, seed), record, per_user)
+
+
+@pytest.fixture
+def board(tmp_path):
+    suite_file = tmp_path / "hand.yaml"
+    suite_file.write_text(SUITE)
+    for system, seeds in HITS.items():
+        for seed, hits in enumerate(seeds):
+            write(tmp_path, system, seed, hits)
+    write(tmp_path, "better", 2, [1, 1, 1, 1], version=99)  # another plugin version: must not be averaged in
+    markdown, table_csv, excluded = build_tables(load_suite(str(suite_file)), tmp_path, None)
+    rows = {row.split(",")[1]: row.split(",") for row in table_csv.splitlines()[1:]}
+    header = table_csv.splitlines()[0].split(",")
+    return markdown, {name: dict(zip(header, row)) for name, row in rows.items()}, excluded
+
+
+def t_cdf_df3(t: float) -> float:
+    """Student's t CDF with 3 degrees of freedom, in closed form (independent of scipy)."""
+    x = t / math.sqrt(3)
+    return 0.5 + (x / (1 + x * x) + math.atan(x)) / math.pi
+
+
+def test_means_and_spread_over_seeds(board):
+    markdown, rows, _ = board
+    assert float(rows["better"]["ndcg@10_mean"]) == pytest.approx(0.625)  # seeds .50 and .75
+    assert float(rows["better"]["ndcg@10_std"]) == pytest.approx(0.25 / math.sqrt(2), abs=1e-6)
+    assert rows["better"]["seeds"] == "2" and "| better " in markdown and "0.6250 ± 0.1768" in markdown
+    assert float(rows["base"]["ndcg@10_mean"]) == pytest.approx(0.25)
+
+
+def test_difference_paired_test_with_holm_and_interval(board):
+    markdown, rows, _ = board
+    # per-user means over seeds: better [1, 0, .5, 1], base [0, 0, 0, 1]; differences [1, 0, .5, 0]
+    d = np.array([1.0, 0.0, 0.5, 0.0])
+    t = d.mean() / (d.std(ddof=1) / 2)
+    p = 2 * (1 - t_cdf_df3(t))
+    assert float(rows["better"]["ndcg@10_diff"]) == pytest.approx(0.375)
+    assert "+150.0%" in markdown  # relative Δ: .375 / .25
+    # two comparisons (N@10, R@10) with equal raw p: Holm multiplies the smaller by 2, the larger by 1, then
+    # enforces monotonicity, so both are 2p
+    assert float(rows["better"]["ndcg@10_p_holm"]) == pytest.approx(2 * p, rel=1e-3)
+    assert float(rows["better"]["recall@10_p_holm"]) == pytest.approx(2 * p, rel=1e-3)
+    low, high = float(rows["better"]["ndcg@10_ci_low"]), float(rows["better"]["ndcg@10_ci_high"])
+    assert 0.0 <= low < 0.375 < high <= 1.0  # a bootstrap of the mean of d stays inside [min d, max d]
+
+
+def test_a_seed_of_another_plugin_version_is_left_out(board):
+    markdown, rows, excluded = board
+    assert [(p.name, reason) for p, reason in excluded] == [
+        ("seed2.json", "superseded: recommender 'popularity' version 99 (current 1)")]
+    assert rows["better"]["seeds"] == "2"
+
+
+def test_other_settings_are_left_out_and_a_dirty_tree_is_marked(tmp_path):
+    suite_file = tmp_path / "hand.yaml"
+    suite_file.write_text(SUITE)
+    write(tmp_path, "base", 0, [0, 0, 0, 1])
+    write(tmp_path, "better", 0, [1, 0, 0, 1])
+    path = records.record_path(tmp_path, "hand", "smoke", "better", 1)
+    write(tmp_path, "better", 1, [1, 1, 1, 1])
+    record = json.loads(path.read_text())  # the same seed made with a setting the suite no longer has
+    record["recommender"]["config"], record["recommender"]["config_hash"] = {"top": 5}, "0123456789abcdef"
+    path.write_text(json.dumps(record))
+    dirty = records.record_path(tmp_path, "hand", "smoke", "base", 0)
+    record = json.loads(dirty.read_text())
+    record["provenance"]["git_dirty"] = True
+    dirty.write_text(json.dumps(record))
+    markdown, _, excluded = build_tables(load_suite(str(suite_file)), tmp_path, None)
+    assert [(p.parent.name, p.name) for p, _ in excluded] == [("better", "seed1.json")]
+    assert "settings differ from the suite's current ones (top)" in excluded[0][1]
+    assert "| base † " in markdown and "uncommitted changes" in markdown
