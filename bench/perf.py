@@ -317,7 +317,7 @@ def write_report(what: str, dataset_name: str, suite_name: str, tokenizer: str, 
         systems = resolve(suite, "cpu").systems  # tuned settings included, as `run` would use them
         system = systems.get(f"{tokenizer}+tiger")
         table = system.tokenizer if system else resolve_plugin(suite, "tokenizers", tokenizer, "cpu")
-        fitted = fit_table(tokenizer, table.plugin, table.config, 0, dataset, split, suite.features)
+        fitted = fit_table(tokenizer, table.plugin, table.config, 0, dataset, split, table.features)
         report = {"benchmark": "recommender", "suite": suite.name, "tokenizer": tokenizer,
                   **run(split, fitted.table, n_batches=n_batches, n_users=n_users)}
     report["provenance"] = provenance("cpu")

@@ -190,7 +190,7 @@ def plan_job(job: Job, system: ResolvedSystem, budget: str, dataset: Dataset, sp
     protocol["selection_metric"] = system.suite.selection_metric  # outside the protocol hash: see the run id
     tok = system.tokenizer
     tokenizer_key = None if tok is None else [tok.plugin, tok.version, to_dict(tok.config),
-                                              to_dict(system.suite.features)]
+                                              to_dict(tok.features)]
     key_data = {"suite": [system.suite.name, system.suite.version, budget],
                 "system": job.system, "recommender": [rec.plugin, rec.version, recommender_info["config"]],
                 "tokenizer": tokenizer_key, "seed": job.seed, "data": dataset_info["files"],
@@ -210,7 +210,7 @@ def execute(job_plan: JobPlan, device: str, dataset: Dataset, split: Split, on_e
     sids = tokenizer_info = None
     if system.tokenizer is not None:  # the SID table (cached across recommenders and reruns), with its diagnostics
         tok = system.tokenizer
-        fitted = fit_table(tok.entry, tok.plugin, tok.config, job.seed, dataset, split, system.suite.features, device)
+        fitted = fit_table(tok.entry, tok.plugin, tok.config, job.seed, dataset, split, tok.features, device)
         sids = fitted.table
         tokenizer_info = {k: fitted.info[k] for k in ("name", "plugin", "version", "config", "config_hash", "seed",
                                                        "sid_table_hash", "diagnostics", "features", "fit_s")}
@@ -365,10 +365,10 @@ def _run_parallel(jobs, resolved: ResolvedSuite, options, device, dataset, split
     for job in jobs:  # each distinct (tokenizer, its settings, seed) once, tuned settings included
         tok = resolved.system(job.tokenizer, job.recommender).tokenizer
         if tok is not None:
-            tables.setdefault((tok.entry, config_hash(tok.config), job.seed), tok)
+            tables.setdefault((tok.entry, config_hash([to_dict(tok.config), to_dict(tok.features)]), job.seed), tok)
     for number, ((_, _, seed), tok) in enumerate(sorted(tables.items(), key=lambda kv: kv[0]), start=1):
         with stage(f"shared stage {number}/{len(tables)}: SID table {tok.entry} seed {seed}"):
-            fit_table(tok.entry, tok.plugin, tok.config, seed, dataset, split, resolved.suite.features, device)
+            fit_table(tok.entry, tok.plugin, tok.config, seed, dataset, split, tok.features, device)
     workers = min(options.workers, len(jobs))
     threads = options.threads or max(1, (os.cpu_count() or 1) // workers)
     devices = _devices_for(workers, device)

@@ -56,6 +56,8 @@ class PluginSpec:
     budgets: Mapping[str, Any] = field(default_factory=dict)
     # a recommender that uses SIDs: only these tokenizers (an ablation row need not run on every ID)
     tokenizers: tuple[str, ...] | None = None
+    # a tokenizer: its own feature settings over the suite's `features` (e.g. another text model or CF size)
+    features: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self):
         for budget in self.budgets:
@@ -110,6 +112,7 @@ class ResolvedPlugin:
     plugin: str   # the registered plugin
     cls: type
     config: Any   # the plugin's Config
+    features: FeatureConfig | None = None  # a tokenizer's item features: the suite's, then its entry's own
 
     @property
     def version(self) -> int:
@@ -142,14 +145,16 @@ class ResolvedSuite:
         seen: dict = {}
         for system in self.systems.values():
             if system.tokenizer is not None:
-                seen.setdefault((system.tokenizer.entry, config_hash(system.tokenizer.config)), system.tokenizer)
+                key = config_hash([to_dict(system.tokenizer.config), to_dict(system.tokenizer.features)])
+                seen.setdefault((system.tokenizer.entry, key), system.tokenizer)
         return list(seen.values())
 
     def as_dict(self) -> dict:
         """What `--dry-run` prints: the suite's shared settings and every system's full configuration."""
         out = {k: v for k, v in to_dict(self.suite).items() if k not in ("tokenizers", "recommenders", "cli_overrides")}
         out["budget"] = self.budget
-        out["systems"] = {name: {**({"tokenizer": {"plugin": s.tokenizer.plugin, **to_dict(s.tokenizer.config)}}
+        out["systems"] = {name: {**({"tokenizer": {"plugin": s.tokenizer.plugin, **to_dict(s.tokenizer.config),
+                                                   "features": to_dict(s.tokenizer.features)}}
                                     if s.tokenizer else {}),
                                  "recommender": {"plugin": s.recommender.plugin, **to_dict(s.recommender.config)},
                                  **({"tuned": s.tuned} if s.tuned else {})}
@@ -183,7 +188,12 @@ def resolve_plugin(suite: Suite, kind: str, entry: str, budget: str, tuned: Mapp
     cli = _cli_values(suite, kind, entry, budget)
     if cli:
         values = apply_overrides(values, cli, values | {p[0]: None for p, _ in cli})
-    return ResolvedPlugin(entry, plugin, cls, build(cls.Config, values, f"{kind}.{entry}.config"))
+    features = None
+    if kind == "tokenizers":
+        features = build(FeatureConfig, deep_merge(to_dict(suite.features), spec.features), f"{kind}.{entry}.features")
+    elif spec.features:
+        raise ConfigError(f"recommenders.{entry}.features: feature settings belong to tokenizers")
+    return ResolvedPlugin(entry, plugin, cls, build(cls.Config, values, f"{kind}.{entry}.config"), features)
 
 
 def resolve_system(suite: Suite, budget: str, tokenizer: str | None, recommender: str,

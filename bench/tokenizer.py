@@ -31,15 +31,38 @@ import numpy as np
 from bench import registry
 from bench.errors import PluginError
 
-# What a tokenizer may declare in `needs`, and what each one is.
+@dataclass(frozen=True)
+class FeatureSpec:
+    """One input a tokenizer may declare in `needs`: what it is, the function that builds it, and whether it
+    is collaborative (built from the training part only; tests/unit/test_features.py checks every such one)."""
+
+    doc: str
+    builder: str              # "module:function(dataset, split, feature_config, device, cache) -> (value, info)"
+    train_only: bool = False
+
+    def build(self, dataset, split, config, device: str, cache):
+        import importlib
+
+        module, _, function = self.builder.partition(":")  # imported on first use: `ls` never loads torch
+        return getattr(importlib.import_module(module), function)(dataset, split, config, device, cache)
+
+
+# Adding a feature: one entry here and its builder; nothing else changes.
 FEATURES = {
-    "titles": "cleaned item titles (str per item; the item text where an item has no title)",
-    "text": "item text from the protocol's template (title, brand, categories, price)",
-    "text_embeddings": "float32 [n_items, d] sentence embeddings of the item text",
-    "categories": "category paths per item (tuple of tuples of str)",
-    "user_histories": "training sequences per user (Histories: CSR offsets and items), training part only",
-    "cooccurrence": "int32 [n_pairs, 2] item pairs consumed close together by a user, training part only",
-    "cf_embeddings": "float32 [n_items, d] collaborative item embeddings (SASRec on the training part)",
+    "titles": FeatureSpec("cleaned item titles (str per item; the item text where an item has no title)",
+                          "bench.features.text:build_titles"),
+    "text": FeatureSpec("item text from the protocol's template (title, brand, categories, price)",
+                        "bench.features.text:build_text"),
+    "text_embeddings": FeatureSpec("float32 [n_items, d] sentence embeddings of the item text",
+                                   "bench.features.embeddings:build_text_embeddings"),
+    "categories": FeatureSpec("category paths per item (tuple of tuples of str)",
+                              "bench.features.text:build_categories"),
+    "user_histories": FeatureSpec("training sequences per user (Histories: CSR offsets and items)",
+                                  "bench.features.collaborative:build_user_histories", train_only=True),
+    "cooccurrence": FeatureSpec("int32 [n_pairs, 2] item pairs consumed close together by a user",
+                                "bench.features.collaborative:build_cooccurrence", train_only=True),
+    "cf_embeddings": FeatureSpec("float32 [n_items, d] collaborative item embeddings (SASRec on the training part)",
+                                 "bench.features.cf_embeddings:build_cf_embeddings", train_only=True),
 }
 
 

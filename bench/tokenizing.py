@@ -41,7 +41,7 @@ def tokenize_suite(suite: Suite, names: tuple[str, ...] | None, seeds: tuple[int
     for table in tables:
         for seed in seeds or suite.seeds[:1]:
             with stage(f"tokenizer {table.entry} seed {seed}") as info:
-                fitted = fit_table(table.entry, table.plugin, table.config, seed, dataset, split, suite.features,
+                fitted = fit_table(table.entry, table.plugin, table.config, seed, dataset, split, table.features,
                                    device)
                 info.done = "from cache" if fitted.info["cache_hit"] else f"fitted in {fitted.info['fit_s']:.1f}s"
             variant = "" if (table.entry, seed) not in seen else f".{fitted.info['config_hash']}"

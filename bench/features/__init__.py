@@ -15,8 +15,6 @@ import numpy as np
 from bench.cache import Cache
 from bench.data import Dataset
 from bench.errors import PluginError
-from bench.features.collaborative import cooccurrence_pairs, training_histories
-from bench.features.text import item_categories, item_texts, item_titles
 from bench.protocol import Split
 from bench.tokenizer import FEATURES, TokenizerInputs
 
@@ -51,26 +49,7 @@ def build_inputs(needs: tuple[str, ...], dataset: Dataset, split: Split, config:
         if name not in FEATURES:
             raise PluginError(f"unknown feature '{name}'")
         start = time.perf_counter()
-        meta: dict = {}
-        if name == "text":
-            value = item_texts(dataset, split.config.text_fields)
-        elif name == "titles":
-            value = item_titles(dataset)
-        elif name == "categories":
-            value = item_categories(dataset)
-        elif name == "text_embeddings":
-            from bench.features.embeddings import text_embeddings
-
-            value, meta = text_embeddings(item_texts(dataset, split.config.text_fields), config, device, cache)
-        elif name == "user_histories":
-            value = training_histories(split)
-        elif name == "cooccurrence":
-            value = cooccurrence_pairs(split, config.cooccurrence_window)
-            meta = {"window": config.cooccurrence_window, "pairs": int(len(value))}
-        else:  # cf_embeddings
-            from bench.features.cf_embeddings import cf_embeddings
-
-            value, meta = cf_embeddings(split, config, device, cache)
+        value, meta = FEATURES[name].build(dataset, split, config, device, cache)
         features[name] = value
         if isinstance(value, np.ndarray):
             digest = _hash(value)

@@ -77,3 +77,7 @@ def _train(split: Split, config, device: str) -> tuple[np.ndarray, list[float]]:
         log(f"cf_embeddings: {config.cf_model} epoch {epoch + 1}/{config.cf_epochs}, loss {losses[-1]:.4f}")
     table = model.item_embedding.weight.detach().cpu().numpy()
     return np.ascontiguousarray(table[ids.to_internal], dtype=np.float32), losses
+
+
+def build_cf_embeddings(dataset, split, config, device, cache):
+    return cf_embeddings(split, config, device, cache)

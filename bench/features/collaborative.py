@@ -26,3 +26,12 @@ def cooccurrence_pairs(split: Split, window: int = 1) -> np.ndarray:
     out = np.concatenate(pairs).astype(np.int32) if pairs else np.zeros((0, 2), np.int32)
     out.setflags(write=False)
     return out
+
+
+def build_user_histories(dataset, split, config, device, cache):
+    return training_histories(split), {}
+
+
+def build_cooccurrence(dataset, split, config, device, cache):
+    pairs = cooccurrence_pairs(split, config.cooccurrence_window)
+    return pairs, {"window": config.cooccurrence_window, "pairs": int(len(pairs))}

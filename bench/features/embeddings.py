@@ -75,3 +75,9 @@ def text_embeddings(texts, config, device: str, cache: Cache) -> tuple[np.ndarra
     vectors.setflags(write=False)
     return vectors, {"model": meta["model"], "dim": meta["dim"], "embed_seconds": meta["embed_seconds"],
                      "cache_hit": hit}
+
+
+def build_text_embeddings(dataset, split, config, device, cache):
+    from bench.features.text import item_texts
+
+    return text_embeddings(item_texts(dataset, split.config.text_fields), config, device, cache)

@@ -34,3 +34,15 @@ def item_titles(dataset: Dataset) -> tuple[str, ...]:
 
 def item_categories(dataset: Dataset) -> tuple[tuple[tuple[str, ...], ...], ...]:
     return tuple(meta.categories for meta in _metadata(dataset, "categories"))
+
+
+def build_text(dataset, split, config, device, cache):
+    return item_texts(dataset, split.config.text_fields), {}
+
+
+def build_titles(dataset, split, config, device, cache):
+    return item_titles(dataset), {}
+
+
+def build_categories(dataset, split, config, device, cache):
+    return item_categories(dataset), {}

@@ -108,3 +108,18 @@ def test_a_setting_added_later_keeps_old_run_ids_at_its_default():
 
     assert identity(Outer()) == {"inner": {"width": 4}, "rate": 0.1}  # as records made before `fresh` saw it
     assert identity(Outer(Inner(fresh=True))) == {"inner": {"width": 4, "fresh": True}, "rate": 0.1}
+
+
+def test_a_tokenizer_can_have_its_own_feature_settings(tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text("name: s\ndataset: tiny\nfeatures: {cf_dim: 32}\ntokenizers:\n  rkmeans: {}\n"
+                    "  rkmeans-wide: {plugin: rkmeans, features: {cf_dim: 64, text_model: other-model}}\n"
+                    "recommenders:\n  tiger: {}\n")
+    resolved = resolve(load_suite(str(path)), "smoke")
+    assert resolved.system("rkmeans", "tiger").tokenizer.features.cf_dim == 32
+    wide = resolved.system("rkmeans-wide", "tiger").tokenizer.features
+    assert (wide.cf_dim, wide.text_model) == (64, "other-model")
+    assert len(resolved.tokenizer_tables()) == 2
+    path.write_text(path.read_text().replace("cf_dim: 64", "cf_dims: 64"))
+    with pytest.raises(BenchError, match="tokenizers.rkmeans-wide.features.cf_dims"):
+        resolve(load_suite(str(path)), "smoke")

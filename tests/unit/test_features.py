@@ -52,3 +52,26 @@ def test_cf_embeddings_come_from_training_data_only_and_are_cached(tmp_path):
     other = _changed_heldout(dataset)  # every user's validation and test items replaced
     fresh, info = build_inputs(("cf_embeddings",), other, make_split(other), config, cache=Cache(tmp_path / "c2"))
     assert not info["cf_embeddings"]["cache_hit"] and np.array_equal(fresh.cf_embeddings, table)
+
+
+def test_every_training_only_feature_ignores_held_out_items(tmp_path):
+    """The FEATURES table's `train_only` is a promise: replacing every user's validation and test items must
+    leave each such feature unchanged, and a feature that uses them must not carry the flag."""
+    from bench.cache import Cache
+    from bench.checks import _changed_heldout
+    from bench.data import load_dataset
+    from bench.features import FeatureConfig
+    from bench.tokenizer import FEATURES
+
+    config = FeatureConfig(cf_epochs=2, cf_dim=8)
+    dataset = load_dataset("tiny")
+    other = _changed_heldout(dataset)
+    collaborative = sorted(name for name, spec in FEATURES.items() if spec.train_only)
+    assert collaborative == ["cf_embeddings", "cooccurrence", "user_histories"]
+    for name in collaborative:
+        built = [FEATURES[name].build(d, make_split(d), config, "cpu", Cache(tmp_path / name / str(i)))[0]
+                 for i, d in enumerate((dataset, other))]  # separate caches: each is built from scratch
+        a, b = built
+        same = (np.allclose(a, b) if isinstance(a, np.ndarray) else
+                np.array_equal(a.offsets, b.offsets) and np.array_equal(a.items, b.items))
+        assert same, name
