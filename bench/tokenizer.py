@@ -203,6 +203,9 @@ class ItemTokenizer:
     check_overrides: ClassVar[dict] = {}
     # What `python -m bench sweep` may tune, as for recommenders: {"codebook_size": ("choice", [128, 256])}
     search_space: ClassVar[dict[str, tuple]] = {}
+    # False for a method with no randomness (title IDs): the contract check then wants the same IDs for
+    # another seed; True: another seed must give other IDs (a seed that is silently ignored is a bug)
+    seed_dependent: ClassVar[bool] = True
 
     @dataclass(frozen=True)
     class Config:

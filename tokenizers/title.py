@@ -29,6 +29,8 @@ class TitleIDs(ItemTokenizer):
 
     needs = ("titles",)
 
+    seed_dependent = False  # the same words give the same IDs for every seed
+
     @dataclass(frozen=True)
     class Config:
         max_tokens: int = 16  # longer titles are cut; the shared collision step separates what then collides

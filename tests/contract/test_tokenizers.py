@@ -2,11 +2,13 @@
 
 import re
 
+import numpy as np
 import pytest
 
 from bench import registry
 from bench.cache import Cache
 from bench.checks import check_tokenizer
+from bench.tokenizer import ItemTokenizer
 from tests.conftest import REPO, run_cli
 
 
@@ -40,7 +42,7 @@ def test_documented_plugin_is_short_found_checked_and_run(tmp_path):
     listed = run_cli("--plugin", str(plugin), "ls", "tokenizers")
     assert listed.returncode == 0 and "lsh" in listed.stdout, listed.stderr
     checked = run_cli("--plugin", str(plugin), "check", "tokenizer", "lsh")
-    assert checked.returncode == 0 and "8/8 checks passed" in checked.stdout, checked.stdout + checked.stderr
+    assert checked.returncode == 0 and "7/7 checks passed" in checked.stdout, checked.stdout + checked.stderr
     suite = tmp_path / "s.yaml"
     suite.write_text("name: s\ndataset: tiny\ntokenizers:\n  lsh: {config: {bits: 4}}\nrecommenders:\n"
                      "  popularity: {}\n")
@@ -56,4 +58,50 @@ def test_a_failing_plugin_is_reported_not_hidden(tmp_path):
         "@register_tokenizer('all-same')\nclass AllSame(ItemTokenizer):\n"
         "    def fit(self, inputs, seed):\n        return SIDTable(np.zeros((inputs.n_items, 2)), (1, 1))\n")
     result = run_cli("--plugin", str(plugin), "check", "tokenizer", "all-same")
-    assert result.returncode == 2 and "share a semantic ID" in result.stderr and "Traceback" not in result.stderr
+    assert result.returncode == 1 and "Traceback" not in result.stderr  # a failed check, not a crash
+    assert "FAIL  returns a valid SIDTable" in result.stdout and "share a semantic ID" in result.stdout
+
+
+class _Repeats(ItemTokenizer):
+    """Two items share an ID: the contract must say so (not crash the check)."""
+
+    def fit(self, inputs, seed):
+        from bench.tokenizer import SIDTable
+
+        codes = np.arange(inputs.n_items)[:, None] % 100
+        return SIDTable(codes, (inputs.n_items,))
+
+
+class _IgnoresSeed(_Repeats):
+    """Claims to be seeded, but the seed changes nothing."""
+
+    search_space = {"levels": ("int", 1, 4)}  # and tunes a setting it does not have
+
+    def fit(self, inputs, seed):
+        from bench.tokenizer import SIDTable
+
+        return SIDTable(np.arange(inputs.n_items)[:, None], (inputs.n_items,))
+
+
+@pytest.fixture
+def registered():
+    added = []
+
+    def register(name, cls):
+        registry.register("tokenizers", name, cls)
+        added.append(name)
+    yield register
+    for name in added:
+        registry._registered["tokenizers"].pop(name, None)
+        registry._sources["tokenizers"].pop(name, None)
+
+
+def test_the_contract_reports_what_a_broken_tokenizer_does(registered):
+    registered("repeats", _Repeats)
+    results = {check: (passed, detail) for check, passed, detail in check_tokenizer("repeats")}
+    passed, detail = results["returns a valid SIDTable (codes in range, rows unique)"]
+    assert not passed and "share a semantic ID" in detail
+    registered("ignores-seed", _IgnoresSeed)
+    results = {check: passed for check, passed, _ in check_tokenizer("ignores-seed")}
+    assert not results["the seed matters as declared"] and not results["search_space keys are settings"]
+    assert results["returns a valid SIDTable (codes in range, rows unique)"]
