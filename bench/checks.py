@@ -102,7 +102,7 @@ def check_recommender(name: str, overrides: dict | None = None) -> list[tuple[st
     import tempfile
 
     from bench.metrics import check_ranked
-    from bench.recommender import RunContext
+    from bench.recommender import RunContext, unpack
 
     cls = registry.get("recommenders", name)
     config = build(cls.Config, deep_merge(cls.check_overrides, overrides or {}), f"recommenders.{name}.config")
@@ -127,7 +127,7 @@ def check_recommender(name: str, overrides: dict | None = None) -> list[tuple[st
         with tempfile.TemporaryDirectory(prefix="check-") as work:  # no checkpoint shared between fits
             model = cls(config, RunContext(device="cpu", budget="smoke", work_dir=work, threads=1))
             model.fit(data.for_fit(), sids, seed)
-            return model, model.recommend(split.test.without_targets(), k)
+            return model, unpack(model.recommend(split.test.without_targets(), k))[0]
 
     try:
         model, ranked = fitted(split)

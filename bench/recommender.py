@@ -31,6 +31,21 @@ class RunContext:
     selection_metric: str = "ndcg@10"  # the validation metric early stopping watches (the suite's)
 
 
+@dataclass(frozen=True)
+class Ranked:
+    """What `recommend` may return instead of a bare array: the items and what the record should keep about
+    this very call (e.g. the share of invalid IDs a free-running decoder produced). Carried with the value,
+    never left on the recommender, so nothing depends on which call came last."""
+
+    items: np.ndarray
+    info: dict = field(default_factory=dict)
+
+
+def unpack(result) -> tuple[np.ndarray, dict]:
+    """(items, info) from what `recommend` returned (a Ranked or a plain array)."""
+    return (result.items, dict(result.info)) if isinstance(result, Ranked) else (result, {})
+
+
 @dataclass
 class FitInfo:
     """What training reports back for the record."""
@@ -61,8 +76,9 @@ class Recommender:
         """Train on `split.train` / `split.train_items` (early stopping may use `split.valid`)."""
         raise NotImplementedError
 
-    def recommend(self, examples: Examples, k: int) -> np.ndarray:
-        """Top-k distinct item indices per example row, best first: int array [len(examples), k]."""
+    def recommend(self, examples: Examples, k: int) -> "np.ndarray | Ranked":
+        """Top-k distinct item indices per example row, best first: int array [len(examples), k], or a
+        `Ranked` holding that array and what the record should keep about this call."""
         raise NotImplementedError
 
     def exact_top_k(self, examples: Examples, k: int) -> np.ndarray | None:
@@ -71,7 +87,8 @@ class Recommender:
         return None
 
     def report(self) -> dict:
-        """Anything the record should keep about the last `recommend` (e.g. invalid-ID share)."""
+        """Fixed facts the record should keep about the fitted model (e.g. the decoding setup): a function of
+        config and training only, never of which `recommend` call came last (that goes in `Ranked.info`)."""
         return {}
 
 

@@ -21,7 +21,7 @@ from bench.paths import results_dir as default_results_dir
 from bench.progress import format_duration, log, stage
 from bench.protocol import Split, make_split
 from bench.provenance import git_state, provenance
-from bench.recommender import FitInfo, RunContext
+from bench.recommender import FitInfo, RunContext, unpack
 from bench.sids import fit_table
 from bench.suites import ResolvedSuite, ResolvedSystem, Suite, resolve, resolve_system, system_name
 
@@ -117,8 +117,9 @@ def _evaluate(model, split: Split, part: str) -> tuple[dict[str, np.ndarray], fl
     examples = getattr(split, part)
     k = max(split.config.cutoffs)
     start = time.perf_counter()
-    ranked = check_ranked(model.recommend(examples.without_targets(), k), len(examples), split.n_items, k)
-    return per_user_metrics(ranked, examples.targets, split.config.cutoffs), time.perf_counter() - start, ranked
+    items, info = unpack(model.recommend(examples.without_targets(), k))
+    ranked = check_ranked(items, len(examples), split.n_items, k)
+    return per_user_metrics(ranked, examples.targets, split.config.cutoffs), time.perf_counter() - start, ranked, info
 
 
 FIDELITY_USERS = 500  # test users on which a heuristic search (beam) is checked against exact scoring
@@ -226,12 +227,12 @@ def execute(job_plan: JobPlan, device: str, dataset: Dataset, split: Split, on_e
     start = time.perf_counter()
     info = model.fit(split.for_fit(), sids, job.seed)
     seconds = {"fit_s": time.perf_counter() - start}
-    valid, seconds["valid_s"], _ = _evaluate(model, split, "valid")
+    valid, seconds["valid_s"], _, call_info = _evaluate(model, split, "valid")
     test, seconds["test_s"], fidelity = {}, 0.0, None
-    if evaluate_test:
-        test, seconds["test_s"], test_ranked = _evaluate(model, split, "test")
+    if evaluate_test:  # the record keeps what the test call reported (a trial's: validation's)
+        test, seconds["test_s"], test_ranked, call_info = _evaluate(model, split, "test")
         fidelity = beam_fidelity(model, split, test_ranked)
-    return Outcome(tokenizer_info, info, model.report(), valid, test, fidelity, seconds)
+    return Outcome(tokenizer_info, info, {**call_info, **model.report()}, valid, test, fidelity, seconds)
 
 
 def build_record(job_plan: JobPlan, outcome: Outcome, key: str, device: str) -> dict:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Literal
 
 from bench.config import config_hash, to_dict
-from bench.recommender import FitInfo, Recommender, register_recommender
+from bench.recommender import FitInfo, Ranked, Recommender, register_recommender
 from bench.seq2seq.config import ModelShape, TrainConfig
 
 
@@ -53,7 +53,6 @@ class Tiger(Recommender):
         state = train(self.model, self.trie, split.train, split.valid, config.train, seed, device, checkpoint,
                       config_key=config_hash([to_dict(config), sids.hash(), seed]), on_eval=self.context.on_eval,
                       selection_metric=self.context.selection_metric)
-        self.last_invalid_share = 0.0
         return FitInfo(epochs=state.epoch, best_epoch=state.best_epoch, extra={
             "steps": state.step, "examples": state.examples, "train_minutes": round(state.elapsed / 60, 2),
             "examples_per_s": round(state.examples / max(state.train_seconds, 1e-9), 1),
@@ -67,8 +66,7 @@ class Tiger(Recommender):
         ranked, invalid = recommend(self.model, self.trie, examples, k, train.beam_size, train.eval_batch_size,
                                     self.context.device, self.bf16, constrained=self.config.constrained,
                                     progress="beam search")
-        self.last_invalid_share = invalid / max(1, len(examples) * k)
-        return ranked
+        return Ranked(ranked, {"invalid_id_share": round(invalid / max(1, len(examples) * k), 5)})
 
     def exact_top_k(self, examples, k):
         """The model's exact top-k (no beam), by a search bounded below by the beam's own k-th score."""
@@ -88,5 +86,5 @@ class Tiger(Recommender):
         return np.concatenate(out) if out else np.zeros((0, k), dtype=np.int64)
 
     def report(self) -> dict:
-        return {"invalid_id_share": round(self.last_invalid_share, 5), "constrained": self.config.constrained,
+        return {"constrained": self.config.constrained,
                 "beam_size": self.config.train.beam_size, "encoder_input": self.config.encoder_input}

@@ -1,5 +1,6 @@
 """The whole path on the synthetic `tiny` suite: run, records, resume, leaderboard."""
 
+import json
 import os
 from pathlib import Path
 
@@ -46,6 +47,15 @@ def test_tiny_suite_end_to_end(tmp_path):
         if record["tokenizer"] and record["tokenizer"]["plugin"] == "rqvae":
             assert record["tokenizer"]["fit_report"]["epochs"] == 30
         by_system.setdefault(record["system"], []).append(record["metrics"]["test"]["ndcg@10"])
+    # against the golden file: exact for the numpy-deterministic systems, a tolerance for trained ones
+    golden = json.loads((Path(__file__).parents[1] / "fixtures" / "tiny-golden.json").read_text())
+    for path in paths:
+        record = records.read_record(path)
+        expected = golden["systems"][record["system"]][str(record["seeds"]["run"])]
+        trained = record["system"] not in ("popularity", "random")
+        tolerance = golden["tolerance"]["trained" if trained else "exact"]
+        for metric, value in expected.items():
+            assert abs(record["metrics"]["test"][metric] - value) <= tolerance, (record["system"], metric)
     # popularity is deterministic across seeds; the synthetic data is skewed, so it beats chance
     assert by_system["popularity"][0] == by_system["popularity"][1]
     assert np.mean(by_system["popularity"]) > np.mean(by_system["random"])
