@@ -113,7 +113,9 @@ def _protocol_info(split: Split) -> dict:
             "dropped_users": split.dropped_users, "train_examples": len(split.train)}
 
 
-def _evaluate(model, split: Split, part: str) -> tuple[dict[str, np.ndarray], float, np.ndarray]:
+def _evaluate(model, split: Split, part: str) -> tuple[dict[str, np.ndarray], float, np.ndarray, dict]:
+    """(per-user metrics, seconds, ranked items, what the call reported) for one evaluation part; the
+    recommender sees the histories only, never the targets."""
     examples = getattr(split, part)
     k = max(split.config.cutoffs)
     start = time.perf_counter()
@@ -183,8 +185,7 @@ def plan_job(job: Job, system: ResolvedSystem, budget: str, dataset: Dataset, sp
     rec = system.recommender
     recommender_info = {"name": job.recommender, "plugin": rec.plugin, "version": rec.version,
                         "config": identity(rec.config), "config_hash": config_hash(identity(rec.config)),
-                        "seed": job.seed,
-                        "source": registry.source_of("recommenders", rec.plugin)}
+                        "seed": job.seed, "source": registry.source_of("recommenders", rec.plugin)}
     if system.tuned:
         recommender_info["tuned"] = system.tuned
     protocol, dataset_info = _protocol_info(split), _dataset_info(dataset)
