@@ -35,11 +35,22 @@ def _changed_heldout(dataset, seed: int = 1, last: int = 2):
     return dataclasses.replace(dataset, items=items)
 
 
+def _plugin_under_check(kind: str, name: str, overrides: dict | None):
+    """(class, Config) of a plugin with its `check_overrides`, then `overrides`, applied."""
+    cls = registry.get(kind, name)
+    return cls, build(cls.Config, deep_merge(cls.check_overrides, overrides or {}), f"{kind}.{name}.config")
+
+
+def _search_space_check(cls, config) -> tuple[str, bool, str]:
+    unknown = [key for key in cls.search_space if not _resolves(config, key)]
+    return ("search_space keys are settings", not unknown,
+            f"unknown: {unknown}" if unknown else f"{len(cls.search_space)} key(s)")
+
+
 def check_tokenizer(name: str, overrides: dict | None = None, cache: Cache | None = None) -> list[tuple[str, bool, str]]:
     """[(check, passed, detail)] for one tokenizer plugin with its default config, made quick for 300 items by
     the plugin's `check_overrides` (if any), then `overrides`."""
-    cls = registry.get("tokenizers", name)
-    config = build(cls.Config, deep_merge(cls.check_overrides, overrides or {}), f"tokenizers.{name}.config")
+    cls, config = _plugin_under_check("tokenizers", name, overrides)
     dataset = load_folder(SyntheticDataset(n_users=600, n_items=300, description="").materialize(),
                           name="synthetic-300")
     split = make_split(dataset)
@@ -50,9 +61,7 @@ def check_tokenizer(name: str, overrides: dict | None = None, cache: Cache | Non
     def record(check, passed, detail=""):
         results.append((check, bool(passed), detail))
 
-    unknown = [key for key in cls.search_space if not _resolves(config, key)]
-    record("search_space keys are settings", not unknown, f"unknown: {unknown}" if unknown else
-           f"{len(cls.search_space)} key(s)")
+    record(*_search_space_check(cls, config))
     inputs, _ = build_inputs(tuple(cls.needs), dataset, split, features, "cpu", cache)
     start = time.perf_counter()
     try:  # the plugin's own output, before the runner's checks could stop it
@@ -104,8 +113,7 @@ def check_recommender(name: str, overrides: dict | None = None) -> list[tuple[st
     from bench.metrics import check_ranked
     from bench.recommender import RunContext, unpack
 
-    cls = registry.get("recommenders", name)
-    config = build(cls.Config, deep_merge(cls.check_overrides, overrides or {}), f"recommenders.{name}.config")
+    cls, config = _plugin_under_check("recommenders", name, overrides)
     dataset = load_folder(SyntheticDataset(n_users=300, n_items=120, description="").materialize(),
                           name="synthetic-120")
     split, k = make_split(dataset), 10
@@ -114,9 +122,7 @@ def check_recommender(name: str, overrides: dict | None = None) -> list[tuple[st
     def record(check, passed, detail=""):
         results.append((check, bool(passed), detail))
 
-    unknown = [key for key in cls.search_space if not _resolves(config, key)]
-    record("search_space keys are settings", not unknown, f"unknown: {unknown}" if unknown else
-           f"{len(cls.search_space)} key(s)")
+    record(*_search_space_check(cls, config))
     sids = None
     if cls.uses_sids:
         random_ids = registry.get("tokenizers", "random")

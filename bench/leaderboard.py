@@ -21,7 +21,7 @@ from tabulate import tabulate
 from bench import records, registry
 from bench.config import config_hash, identity, to_dict
 from bench.errors import BenchError
-from bench.metrics import metric_names, parse_metric, short_name
+from bench.metrics import display_name, metric_names, parse_metric, short_name
 from bench.io import atomic_write_bytes
 from bench.stats import BOOTSTRAP_SAMPLES, bootstrap_interval, holm, paired_comparison
 from bench.suites import BUDGETS, ResolvedSuite, Suite, resolve
@@ -154,21 +154,15 @@ def _figures(suite_name: str, budget: str, systems: dict, means: dict, figures: 
         intervals.append((system, float(values.mean()), low, high))
     base = f"{suite_name}.{budget}"
     figures.append((f"{base}.ndcg.png", "metric_with_intervals", intervals, f"{suite_name}, budget {budget}",
-                    _label(headline)))
-    lines = [f"![test {_label(headline)} with 95% intervals]({base}.ndcg.png)", ""]
+                    display_name(headline)))
+    lines = [f"![test {display_name(headline)} with 95% intervals]({base}.ndcg.png)", ""]
     points = [(s, recs[0]["tokenizer"]["diagnostics"]["collided_share"], means[s][headline])
               for s, recs in sorted(systems.items()) if recs[0].get("tokenizer")]
     if len(points) >= 2:
         figures.append((f"{base}.collisions.png", "quality_against_collisions", points,
-                        f"{suite_name}, budget {budget}: quality vs collisions", _label(headline)))
-        lines += [f"![{_label(headline)} against collisions before disambiguation]({base}.collisions.png)", ""]
+                        f"{suite_name}, budget {budget}: quality vs collisions", display_name(headline)))
+        lines += [f"![{display_name(headline)} against collisions before disambiguation]({base}.collisions.png)", ""]
     return lines
-
-
-def _label(metric: str) -> str:
-    """'ndcg@10' -> 'NDCG@10', 'recall@20' -> 'Recall@20'."""
-    kind, k = parse_metric(metric)
-    return f"{'NDCG' if kind == 'ndcg' else 'Recall'}@{k}"
 
 
 def _p(p: float) -> str:

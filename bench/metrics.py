@@ -50,7 +50,6 @@ def per_user_metrics(ranked: np.ndarray, targets: np.ndarray, cutoffs=(5, 10)) -
 
 
 KINDS = ("recall", "ndcg")
-HIGHER_IS_BETTER = {"recall": True, "ndcg": True}  # every metric here; a loss or a latency would be False
 
 
 def metric_names(cutoffs) -> list[str]:
@@ -66,6 +65,12 @@ def parse_metric(name: str, cutoffs=None) -> tuple[str, int]:
     if cutoffs is not None and int(k) not in cutoffs:
         raise BenchError(f"metric '{name}' needs cutoff {k} in protocol.cutoffs (now {list(cutoffs)})")
     return kind, int(k)
+
+
+def display_name(name: str) -> str:
+    """'ndcg@10' -> 'NDCG@10', 'recall@20' -> 'Recall@20': figure labels, and RecBole's own spelling."""
+    kind, k = parse_metric(name)
+    return f"{'NDCG' if kind == 'ndcg' else 'Recall'}@{k}"
 
 
 def short_name(name: str) -> str:

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.io import atomic_write_bytes
+from bench.metrics import display_name
 from bench.protocol import Examples, Split
 
 DATASET = "bench"
@@ -49,16 +50,10 @@ def recbole_settings(split: Split, seed: int, device: str, selection_metric: str
         "MAX_ITEM_LIST_LENGTH": split.config.max_history,
         "eval_args": {"split": {"LS": "valid_and_test"}, "order": "TO", "group_by": "user", "mode": "full"},
         "user_inter_num_interval": "[0,inf)", "item_inter_num_interval": "[0,inf)", "rm_dup_inter": None,
-        "metrics": ["Recall", "NDCG"], "topk": list(split.config.cutoffs), "valid_metric": _recbole_metric(selection_metric),
+        "metrics": ["Recall", "NDCG"], "topk": list(split.config.cutoffs), "valid_metric": display_name(selection_metric),
         "seed": seed, "reproducibility": True,
         "use_gpu": device.startswith("cuda"), "gpu_id": device.partition(":")[2] or "0",
     }
-
-
-def _recbole_metric(name: str) -> str:
-    """'ndcg@10' -> 'NDCG@10', 'recall@20' -> 'Recall@20' (RecBole's spelling)."""
-    kind, _, k = name.partition("@")
-    return {"ndcg": "NDCG", "recall": "Recall"}[kind] + f"@{k}"
 
 
 @dataclass(frozen=True)

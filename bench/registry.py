@@ -22,6 +22,12 @@ _loaded_files: set[Path] = set()
 _discovered: set[str] = set()
 
 
+def unregister(kind: str, name: str) -> None:
+    """Forget a plugin (tests that register a throwaway one clean up with this)."""
+    _registered[kind].pop(name, None)
+    _sources[kind].pop(name, None)
+
+
 def describe(kind: str) -> list[tuple[str, str, str]]:
     """(name, first docstring line, source) for every registered plugin of a kind: what `ls` prints."""
     rows = []

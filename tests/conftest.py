@@ -47,3 +47,18 @@ def tiny_split():
     from bench.protocol import make_split
 
     return make_split(load_dataset("tiny"))
+
+
+@pytest.fixture
+def registered():
+    """register(kind, name, cls): a throwaway plugin for one test, forgotten afterwards."""
+    from bench import registry
+
+    added = []
+
+    def register(kind, name, cls):
+        registry.register(kind, name, cls)
+        added.append((kind, name))
+    yield register
+    for kind, name in added:
+        registry.unregister(kind, name)

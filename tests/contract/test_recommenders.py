@@ -39,28 +39,15 @@ class _PeeksInRecommend(Recommender):
         return np.concatenate([examples.targets[:, None].astype(np.int64), rest[:, :k - 1]], axis=1)
 
 
-@pytest.fixture
-def registered():
-    added = []
-
-    def register(name, cls):
-        registry.register("recommenders", name, cls)
-        added.append(name)
-    yield register
-    for name in added:
-        registry._registered["recommenders"].pop(name, None)
-        registry._sources["recommenders"].pop(name, None)
-
-
 def test_a_recommender_that_reads_test_targets_in_fit_fails(registered):
-    registered("peeks-in-fit", _PeeksInFit)
+    registered("recommenders", "peeks-in-fit", _PeeksInFit)
     results = dict((check, (passed, detail)) for check, passed, detail in check_recommender("peeks-in-fit"))
     passed, detail = results["fits without the test split"]
     assert not passed and "held by the runner" in detail
 
 
 def test_a_recommender_that_reads_targets_in_recommend_gets_none(registered):
-    registered("peeks-in-recommend", _PeeksInRecommend)
+    registered("recommenders", "peeks-in-recommend", _PeeksInRecommend)
     results = dict((check, passed) for check, passed, _ in check_recommender("peeks-in-recommend"))
     assert not results["returns k distinct real items"]  # the targets it sees are -1, never the real ones
 

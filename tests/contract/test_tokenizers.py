@@ -83,25 +83,12 @@ class _IgnoresSeed(_Repeats):
         return SIDTable(np.arange(inputs.n_items)[:, None], (inputs.n_items,))
 
 
-@pytest.fixture
-def registered():
-    added = []
-
-    def register(name, cls):
-        registry.register("tokenizers", name, cls)
-        added.append(name)
-    yield register
-    for name in added:
-        registry._registered["tokenizers"].pop(name, None)
-        registry._sources["tokenizers"].pop(name, None)
-
-
 def test_the_contract_reports_what_a_broken_tokenizer_does(registered):
-    registered("repeats", _Repeats)
+    registered("tokenizers", "repeats", _Repeats)
     results = {check: (passed, detail) for check, passed, detail in check_tokenizer("repeats")}
     passed, detail = results["returns a valid SIDTable (codes in range, rows unique)"]
     assert not passed and "share a semantic ID" in detail
-    registered("ignores-seed", _IgnoresSeed)
+    registered("tokenizers", "ignores-seed", _IgnoresSeed)
     results = {check: passed for check, passed, _ in check_tokenizer("ignores-seed")}
     assert not results["the seed matters as declared"] and not results["search_space keys are settings"]
     assert results["returns a valid SIDTable (codes in range, rows unique)"]

@@ -123,3 +123,19 @@ def test_a_tokenizer_can_have_its_own_feature_settings(tmp_path):
     path.write_text(path.read_text().replace("cf_dim: 64", "cf_dims: 64"))
     with pytest.raises(BenchError, match="tokenizers.rkmeans-wide.features.cf_dims"):
         resolve(load_suite(str(path)), "smoke")
+
+
+def test_set_beats_a_frozen_sweep_result_which_beats_the_budget(monkeypatch, tmp_path):
+    import os
+
+    tuned = tmp_path / "tuned" / "tiny" / "random+tiger.smoke.yaml"
+    tuned.parent.mkdir(parents=True)
+    tuned.write_text("overrides: {recommender: {train: {lr: 0.005, max_steps: 7}}}\n")
+    monkeypatch.setenv("SID_BENCH_TUNED", str(tmp_path / "tuned"))
+    plain = resolve(load_suite("tiny"), "smoke").system("random", "tiger")
+    assert (plain.recommender.config.train.lr, plain.recommender.config.train.max_steps) == (0.005, 7)
+    assert plain.tuned and plain.tuned.endswith("random+tiger.smoke.yaml") and os.path.isfile(tuned)
+    forced = resolve(load_suite("tiny", parse_set(["recommenders.tiger.budgets.smoke.train.lr=0.007"])), "smoke")
+    train = forced.system("random", "tiger").recommender.config.train
+    assert (train.lr, train.max_steps) == (0.007, 7)  # --set wins on its key, the tuned file keeps the rest
+    assert forced.system("rqvae", "tiger").recommender.config.train.lr == 0.007  # and reaches every system
