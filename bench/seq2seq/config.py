@@ -55,4 +55,7 @@ class TrainConfig:
     beam_size: int = 20
     eval_batch_size: int = 256
     grad_clip: float = 1.0
+    # cross-entropy against (1 - eps) on the target code and eps spread over the level's codes (Szegedy et
+    # al.): a brake on the late-epoch memorisation seen at the cpu budget (issue 13). Added after version 3
+    label_smoothing: float = field(default=0.0, metadata={"added": True})
     precision: Literal["auto", "fp32", "bf16"] = "auto"  # auto: bf16 autocast on CUDA and on CPUs with native bf16; fp32 otherwise

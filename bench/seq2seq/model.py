@@ -329,7 +329,7 @@ class Seq2SeqRecommender(nn.Module):
         start = self.vocab.level_offsets[level]
         return hidden @ self.output_weight[start:start + self.vocab.level_sizes[level]].T
 
-    def loss(self, users, history, lengths, targets) -> torch.Tensor:
+    def loss(self, users, history, lengths, targets, label_smoothing: float = 0.0) -> torch.Tensor:
         """Mean cross-entropy of the target SID, level by level (teacher forcing)."""
         memory, memory_mask = self.encode(users, history, lengths)
         target_tokens = self.vocab.item_tokens[targets.long()]  # [B, L]
@@ -340,6 +340,6 @@ class Seq2SeqRecommender(nn.Module):
         total = hidden.new_zeros(())
         for level in range(self.vocab.n_levels):
             ce = F.cross_entropy(self.level_logits(hidden[:, level], level).float(), codes[:, level],
-                                 reduction="none")
+                                 reduction="none", label_smoothing=label_smoothing)
             total = total + (ce * weight[:, level]).sum()
         return total / weight.sum()

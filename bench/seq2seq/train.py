@@ -84,10 +84,10 @@ def make_optimizer(model: Seq2SeqRecommender, config: TrainConfig) -> torch.opti
 
 
 def train_step(model: Seq2SeqRecommender, optimizer, batch, grad_clip: float, device: str = "cpu",
-               bf16: bool = False) -> float:
+               bf16: bool = False, label_smoothing: float = 0.0) -> float:
     """One update on a batch (users, history, lengths, targets); returns the loss. `perf` times this."""
     with autocast(device, bf16):
-        loss = model.loss(*batch)
+        loss = model.loss(*batch, label_smoothing=label_smoothing)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     if grad_clip:
@@ -169,7 +169,7 @@ def train(model: Seq2SeqRecommender, trie: PrefixTrie, train_examples: Examples,
         epoch_start = time.perf_counter()
         for rows in progress:
             losses.append(train_step(model, optimizer, tensors(train_examples, rows, device), config.grad_clip,
-                                     device, bf16))
+                                     device, bf16, config.label_smoothing))
             scheduler.step()
             state.step += 1
             state.examples += len(rows)

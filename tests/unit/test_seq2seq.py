@@ -214,6 +214,24 @@ def test_scaled_embeddings_are_the_same_function_at_init_and_move_faster():
     assert abs(moved[1] / moved[0] - SMALL.d_model ** 0.5) < 0.01 * SMALL.d_model ** 0.5
 
 
+def test_label_smoothing_mixes_in_the_mean_code_loss():
+    """eps = 0 is the plain loss; eps > 0 is (1 - eps) * CE + eps * (mean over the level's codes of -log p),
+    computed here by hand from the model's own level logits."""
+    vocab = SIDVocab(random_table(), user_buckets=8)
+    users, history, lengths = histories(6, 40)
+    targets = torch.arange(6)
+    torch.manual_seed(0)
+    model = Seq2SeqRecommender(vocab, SMALL, "item_sum").eval()
+    plain, smoothed = model.loss(users, history, lengths, targets), model.loss(users, history, lengths, targets, 0.2)
+    memory, mask = model.encode(users, history, lengths)
+    tokens = vocab.item_tokens[targets]
+    hidden = model.decode(torch.cat([torch.ones_like(tokens[:, :1]), tokens[:, :-1]], 1), memory, mask)
+    uniform = torch.stack([-model.level_logits(hidden[:, level], level).log_softmax(-1).mean(-1)
+                           for level in range(vocab.n_levels)], 1).mean()
+    assert abs(smoothed.item() - (0.8 * plain.item() + 0.2 * uniform.item())) < 1e-4
+    assert abs(smoothed.item() - plain.item()) > 1e-3
+
+
 @pytest.mark.parametrize("table", [random_table(n=60, sizes=(6, 5, 4)), terminate([[1, 2], [1], [0, 2, 1], [2], [0, 1],
                                                                                   [2, 2, 2], [1, 0], [0]], 3)],
                          ids=["fixed", "variable"])
