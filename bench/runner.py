@@ -191,7 +191,7 @@ def plan_job(job: Job, system: ResolvedSystem, budget: str, dataset: Dataset, sp
     protocol, dataset_info = _protocol_info(split), _dataset_info(dataset)
     protocol["selection_metric"] = system.suite.selection_metric  # outside the protocol hash: see the run id
     tok = system.tokenizer
-    tokenizer_key = None if tok is None else [tok.plugin, tok.version, to_dict(tok.config),
+    tokenizer_key = None if tok is None else [tok.plugin, tok.version, identity(tok.config),
                                               to_dict(tok.features)]
     key_data = {"suite": [system.suite.name, system.suite.version, budget],
                 "system": job.system, "recommender": [rec.plugin, rec.version, recommender_info["config"]],

@@ -13,7 +13,7 @@ import numpy as np
 
 from bench import registry
 from bench.cache import Cache
-from bench.config import config_hash, to_dict
+from bench.config import config_hash, identity
 from bench.device import seed_everything
 from bench.features import FeatureConfig, build_inputs
 from bench.quantize.diagnostics import diagnose
@@ -34,7 +34,8 @@ def fit_table(name: str, plugin: str, config, seed: int, dataset, split, feature
     cache = cache or Cache()
     cls = registry.get("tokenizers", plugin)
     inputs, feature_info = build_inputs(tuple(cls.needs), dataset, split, features, device, cache)
-    key_inputs = {"plugin": plugin, "version": cls.version, "config": to_dict(config), "seed": seed,
+    # identity: a setting added later leaves tables fitted before it (and run ids) valid at its default
+    key_inputs = {"plugin": plugin, "version": cls.version, "config": identity(config), "seed": seed,
                   "n_items": dataset.n_items, "features": {k: v["hash"] for k, v in feature_info.items()}}
     if "text_embeddings" in feature_info:
         key_inputs["text_model"] = feature_info["text_embeddings"]["model"]
@@ -60,8 +61,8 @@ def fit_table(name: str, plugin: str, config, seed: int, dataset, split, feature
         (arrays, meta), hit = compute(), False
     table = SIDTable.load(arrays["table"].tobytes())
     categories = dataset.item_meta and tuple(m.categories for m in dataset.item_meta)
-    info = {"name": name, "plugin": plugin, "version": cls.version, "config": to_dict(config),
-            "config_hash": config_hash(config), "seed": seed, "source": registry.source_of("tokenizers", plugin),
+    info = {"name": name, "plugin": plugin, "version": cls.version, "config": identity(config),
+            "config_hash": config_hash(identity(config)), "seed": seed, "source": registry.source_of("tokenizers", plugin),
             "features": feature_info, "fit_s": meta["fit_s"], "cache_hit": hit, "sid_table_hash": table.hash(),
             "diagnostics": diagnose(table, categories)}
     if "fit_report" in meta:

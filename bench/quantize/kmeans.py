@@ -103,3 +103,19 @@ def residual_kmeans(x: np.ndarray, sizes: tuple[int, ...], seed: int, balanced: 
         codebooks.append(centroids)
         residual -= centroids[assign]
     return np.stack(codes, axis=1).astype(np.int32), codebooks
+
+
+def constrained_kmeans(x: np.ndarray, k: int, seed: int, size_min: int, size_max: int, iterations: int = 10,
+                       restarts: int = 10) -> np.ndarray:
+    """Cluster labels [n] with every cluster holding between size_min and size_max points: the
+    `k-means-constrained` library (k-means with a min-cost-flow assignment step; LETTER's choice)."""
+    from k_means_constrained import KMeansConstrained
+
+    x = _check(x, k).astype(np.float64)
+    if size_min * k > len(x) or size_max * k < len(x):
+        raise PluginError(f"constrained k-means: {len(x)} points cannot form {k} clusters of "
+                          f"{size_min}..{size_max} points")
+    # the library wants bounds strictly below the number of points; a cap of n or more is no cap
+    model = KMeansConstrained(n_clusters=k, size_min=size_min, size_max=size_max if size_max < len(x) else None, max_iter=iterations,
+                              n_init=restarts, random_state=int(seed) % 2**31, n_jobs=1)
+    return np.asarray(model.fit_predict(x), dtype=np.int64)

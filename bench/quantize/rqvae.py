@@ -23,6 +23,7 @@ from bench.errors import PluginError
 from bench.progress import log
 from bench.quantize.kmeans import residual_kmeans
 from bench.quantize.rqvae_config import RQVAETraining
+from bench.quantize.sinkhorn import sinkhorn_codes
 
 
 def mlp(dims: list[int], dropout: float = 0.0) -> nn.Sequential:
@@ -60,22 +61,36 @@ class LossTerm(nn.Module):
     def forward(self, batch: QuantizedBatch) -> torch.Tensor:
         raise NotImplementedError
 
+    def start_epoch(self, model: "RQVAE", epoch: int) -> None:
+        """Called before every epoch, e.g. to re-cluster the codebooks (LETTER's diversity term)."""
+
 
 class ResidualQuantizer(nn.Module):
-    """One codebook per level (sizes may differ per level); each level quantises what the previous left."""
+    """One codebook per level (sizes may differ per level); each level quantises what the previous left.
+    In training, a level with a Sinkhorn epsilon > 0 spreads the batch over its codes (LETTER); otherwise,
+    and always in eval mode, each residual takes its nearest code."""
 
-    def __init__(self, codebook_sizes: tuple[int, ...], dim: int):
+    def __init__(self, codebook_sizes: tuple[int, ...], dim: int, sinkhorn_epsilons: tuple[float, ...] = (),
+                 sinkhorn_iterations: int = 50):
         super().__init__()
+        if len(sinkhorn_epsilons) > len(codebook_sizes) or any(e < 0 for e in sinkhorn_epsilons):
+            raise PluginError(f"sinkhorn_epsilons {tuple(sinkhorn_epsilons)}: at most one non-negative value per "
+                              f"level ({len(codebook_sizes)} levels)")
         self.codebooks = nn.ParameterList([nn.Parameter(torch.randn(k, dim) / math.sqrt(dim))
                                            for k in codebook_sizes])
+        self.epsilons = tuple(sinkhorn_epsilons) + (0.0,) * (len(codebook_sizes) - len(sinkhorn_epsilons))
+        self.sinkhorn_iterations = sinkhorn_iterations
 
     def forward(self, latent: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(codes [B, L], code vectors [B, L, d], residuals each level saw [B, L, d])."""
         residual = latent
         codes, vectors, residuals = [], [], []
-        for codebook in self.codebooks:
+        for codebook, epsilon in zip(self.codebooks, self.epsilons):
             distances = torch.cdist(residual.detach(), codebook.detach())
-            code = distances.argmin(dim=1)
+            if self.training and epsilon > 0:
+                code = sinkhorn_codes(distances.pow(2), epsilon, self.sinkhorn_iterations)
+            else:
+                code = distances.argmin(dim=1)
             vector = codebook[code]
             codes.append(code)
             vectors.append(vector)
@@ -86,11 +101,11 @@ class ResidualQuantizer(nn.Module):
 
 class RQVAE(nn.Module):
     def __init__(self, input_dim: int, hidden: tuple[int, ...], latent_dim: int, codebook_sizes: tuple[int, ...],
-                 dropout: float = 0.0):
+                 dropout: float = 0.0, sinkhorn_epsilons: tuple[float, ...] = (), sinkhorn_iterations: int = 50):
         super().__init__()
         self.encoder = mlp([input_dim, *hidden, latent_dim], dropout)
         self.decoder = mlp([latent_dim, *reversed(hidden), input_dim], dropout)
-        self.quantizer = ResidualQuantizer(codebook_sizes, latent_dim)
+        self.quantizer = ResidualQuantizer(codebook_sizes, latent_dim, sinkhorn_epsilons, sinkhorn_iterations)
 
     @property
     def levels(self) -> int:
@@ -214,7 +229,8 @@ def fit_rqvae(embeddings: np.ndarray, codebook_sizes: tuple[int, ...], seed: int
     generator = torch.Generator().manual_seed(seed)
     x = torch.from_numpy(x_np).to(device)
     n = len(x)
-    model = RQVAE(x.shape[1], tuple(hidden), latent_dim, tuple(codebook_sizes), dropout).to(device)
+    model = RQVAE(x.shape[1], tuple(hidden), latent_dim, tuple(codebook_sizes), dropout,
+                  tuple(training.sinkhorn_epsilons), training.sinkhorn_iterations).to(device)
     terms = nn.ModuleList(terms).to(device)
     _init_codebooks(model, x, seed)
     optimizer = _optimizer([*model.parameters(), *terms.parameters()], training)
@@ -223,6 +239,8 @@ def fit_rqvae(embeddings: np.ndarray, codebook_sizes: tuple[int, ...], seed: int
     for epoch in range(1, training.epochs + 1):
         model.train()
         totals: dict[str, float] = {}
+        for term in terms:
+            term.start_epoch(model, epoch)
         for items in torch.randperm(n, generator=generator).to(device).split(training.batch_size):
             keep = (torch.randint(1, model.levels + 1, (len(items),), generator=generator).to(device)
                     if training.progressive_masking else None)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 
@@ -23,4 +23,8 @@ class RQVAETraining:
     patience: int = 0                   # 0 = never stop before `epochs`
     reset_dead_codes: bool = True       # an unused code restarts at a random residual of its level
     progressive_masking: bool = False   # PLUM: reconstruct from a random prefix of levels
+    # LETTER: per level, the Sinkhorn epsilon of a balanced assignment during training (0 or absent: nearest
+    # code); final codes are always the nearest. Added after rqvae version 2: at () it stays out of cache keys
+    sinkhorn_epsilons: tuple[float, ...] = field(default=(), metadata={"added": True})
+    sinkhorn_iterations: int = field(default=50, metadata={"added": True})
     log_every: int = 50                 # epochs between log lines (usage, entropy, loss)
