@@ -25,7 +25,7 @@ from bench.metrics import display_name, metric_names, parse_metric, short_name
 from bench.io import atomic_write_bytes
 from bench.stats import BOOTSTRAP_SAMPLES, bootstrap_interval, holm, paired_comparison
 from bench.suites import BUDGETS, ResolvedSuite, Suite, resolve
-from bench.tokenizing import level_cells
+from bench.tokenizing import alignment_cell, level_cells
 
 def _tested(selection: str) -> tuple[str, str]:
     """The metrics compared with the reference, Holm-corrected together: the selection metric first, then
@@ -186,7 +186,7 @@ def _tokenizer_table(systems: dict[str, list[dict]]) -> list[list]:
                 tokenizer["name"], inputs or "—", d["n_levels"], "variable" if d["variable_length"] else "fixed",
                 *level_cells(d),
                 f"{d['collided_share']:.1%}", d["largest_bucket"], "—" if coherence is None else f"{coherence:.2f}",
-                f"{tokenizer['fit_s']:.1f}"]
+                alignment_cell(d).replace("-", "—"), f"{tokenizer['fit_s']:.1f}"]
     return [rows[name] for name in sorted(rows)]
 
 
@@ -291,9 +291,11 @@ def build_tables(suite: Suite, results: Path, data_files: dict | None,
         if tokenizers:
             md += ["SID diagnostics (seed of the first record per tokenizer; usage and normalised entropy per level, "
                    "collisions before the disambiguation code, coherence = lift of P(same category | same first code) "
-                   "over random codes):", "",
+                   "over random codes; co-consumed = lift of P(neighbours in a training sequence | same first code, same first two "
+                   "codes) over random pairs):", "",
                    tabulate(tokenizers, headers=["tokenizer", "inputs", "levels", "length", "usage", "entropy",
-                                                 "collided", "largest bucket", "coherence", "fit s"],
+                                                 "collided", "largest bucket", "coherence", "co-consumed",
+                                                 "fit s"],
                             tablefmt="github", disable_numparse=True), ""]
     if not groups:
         md += ["No records yet: run `python -m bench run --suite " + suite_name + "`.", ""]

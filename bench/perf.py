@@ -156,7 +156,7 @@ def run(split, table, n_batches: int = 12, n_users: int = 256, seed: int = 0, th
     def train_ours(model):  # the training loop's own step: fused AdamW, gradient clipping
         config = TrainConfig(lr=1e-3)
         optimizer = make_optimizer(model, config)
-        return lambda rows: train_step(model, optimizer, tensors(train, rows, "cpu"), config.grad_clip)
+        return lambda rows: train_step(model, optimizer, tensors(train, rows, "cpu"), config)
 
     exact = ModelShape(t5_exact=True)  # T5's own function, so that both sides compute the same thing
     model = Seq2SeqRecommender(vocab, exact, "sid_tokens").train()

@@ -16,6 +16,7 @@ from bench.cache import Cache
 from bench.config import config_hash, identity
 from bench.device import seed_everything
 from bench.features import FeatureConfig, build_inputs
+from bench.features.collaborative import cooccurrence_pairs
 from bench.quantize.diagnostics import diagnose
 from bench.tokenizer import SIDTable
 
@@ -64,7 +65,7 @@ def fit_table(name: str, plugin: str, config, seed: int, dataset, split, feature
     info = {"name": name, "plugin": plugin, "version": cls.version, "config": identity(config),
             "config_hash": config_hash(identity(config)), "seed": seed, "source": registry.source_of("tokenizers", plugin),
             "features": feature_info, "fit_s": meta["fit_s"], "cache_hit": hit, "sid_table_hash": table.hash(),
-            "diagnostics": diagnose(table, categories)}
+            "diagnostics": diagnose(table, categories, cooccurring=cooccurrence_pairs(split))}
     if "fit_report" in meta:
         info["fit_report"] = meta["fit_report"]
     return FittedTable(table, info)

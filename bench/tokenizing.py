@@ -18,6 +18,14 @@ def level_cells(diagnostics: dict, levels: int = 4) -> tuple[str, str]:
             " / ".join(f"{abs(level['entropy']):.2f}" for level in shown))  # abs: never "-0.00"
 
 
+def alignment_cell(diagnostics: dict) -> str:
+    """'3.1 / 12.4': lift of co-consumed-in-training pairs among items sharing the first (two) code(s)."""
+    alignment = diagnostics.get("collaborative")
+    if not alignment:
+        return "-"
+    return " / ".join(f"{alignment[key]:.1f}" for key in ("lift@1", "lift@2") if key in alignment)
+
+
 def tokenize_suite(suite: Suite, names: tuple[str, ...] | None, seeds: tuple[int, ...] | None, budget: str,
                    device: str, results_dir: Path | None = None) -> list[dict]:
     """Fit each distinct table (a tokenizer's own settings, and any a frozen sweep result gives it) for each
@@ -64,7 +72,8 @@ def diagnostics_table(infos: list[dict]) -> str:
         rows.append([info["name"], info["seed"], shape, *level_cells(d), f"{d['collided_share']:.1%}",
                      d["largest_bucket"], "-" if not coherence else
                      f"{coherence['same_first_code']:.2f} (random {coherence['random_codes']:.2f})",
-                     f"{info['fit_s']:.1f}", "-" if embed is None else f"{embed:.0f}"])
+                     alignment_cell(d), f"{info['fit_s']:.1f}", "-" if embed is None else f"{embed:.0f}"])
     return tabulate(rows, headers=["tokenizer", "seed", "levels", "usage per level", "entropy per level",
-                                   "collided before dedup", "largest bucket", "coherence", "fit s", "embed s"],
+                                   "collided before dedup", "largest bucket", "coherence",
+                                   "co-consumed lift (1 / 2 codes)", "fit s", "embed s"],
                     tablefmt="github", disable_numparse=True)

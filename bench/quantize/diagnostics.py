@@ -1,5 +1,6 @@
 """SID diagnostics, stored with every table: code usage and entropy per level, unique prefixes, collisions
-before disambiguation, and semantic coherence (do items that share a first code share a category?)."""
+before disambiguation, semantic coherence (do items that share a first code share a category?) and
+collaborative alignment (are items that share a prefix consumed together in training?)."""
 
 from __future__ import annotations
 
@@ -31,12 +32,35 @@ def coherence(first_codes: np.ndarray, category_keys: list[str | None]) -> dict 
             "lift": round(observed / baseline, 3) if baseline else None}
 
 
+def collaborative_alignment(semantic: np.ndarray, pairs: np.ndarray, depths: tuple[int, ...] = (1, 2)) -> dict | None:
+    """Per prefix depth: P(co-consumed | same prefix) against P(co-consumed) for a random pair, where
+    co-consumed means next to each other in some user's training sequence (`pairs`, training part only).
+    Exact counts over distinct unordered pairs, no sampling; a lift of 1 is what codes blind to behaviour give."""
+    n = len(semantic)
+    pairs = np.sort(np.asarray(pairs, dtype=np.int64).reshape(-1, 2), axis=1)
+    pairs = np.unique(pairs[pairs[:, 0] != pairs[:, 1]], axis=0)
+    if len(pairs) == 0 or n < 2:
+        return None
+    baseline = len(pairs) / _pairs(np.array([n]))
+    out = {"pairs": int(len(pairs)), "random_pair": round(baseline, 6)}
+    for depth in depths:
+        if depth > semantic.shape[1]:
+            continue
+        _, prefix = np.unique(semantic[:, :depth], axis=0, return_inverse=True)
+        prefix = prefix.reshape(-1)
+        same_prefix = _pairs(np.bincount(prefix))
+        observed = float((prefix[pairs[:, 0]] == prefix[pairs[:, 1]]).sum()) / same_prefix if same_prefix else 0.0
+        out[f"lift@{depth}"] = round(observed / baseline, 3)
+    return out
+
+
 def category_keys(categories, depth: int = 2) -> list[str | None]:
     """The first category path cut to `depth` levels ('Beauty > Makeup'), or None without categories."""
     return [" > ".join(paths[0][:depth]) if paths else None for paths in categories]
 
 
-def diagnose(table: SIDTable, categories=None, category_depth: int = 2) -> dict:
+def diagnose(table: SIDTable, categories=None, category_depth: int = 2, cooccurring=None) -> dict:
+    """Everything above for one table; `cooccurring` [n_pairs, 2] are training-part neighbour pairs."""
     semantic = table.semantic_codes()
     n = table.n_items
     levels = []
@@ -65,4 +89,6 @@ def diagnose(table: SIDTable, categories=None, category_depth: int = 2) -> dict:
         out["coherence"] = coherence(semantic[:, 0], category_keys(categories, category_depth))
         if out["coherence"] is not None:
             out["coherence"]["category_depth"] = category_depth
+    if cooccurring is not None:
+        out["collaborative"] = collaborative_alignment(semantic, cooccurring)
     return out

@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from bench.errors import ConfigError
+
 
 @dataclass(frozen=True)
 class ModelShape:
@@ -58,4 +60,13 @@ class TrainConfig:
     # cross-entropy against (1 - eps) on the target code and eps spread over the level's codes (Szegedy et
     # al.): a brake on the late-epoch memorisation seen at the cpu budget (issue 13). Added after version 3
     label_smoothing: float = field(default=0.0, metadata={"added": True})
+    # LETTER's ranking-guided generation loss: the training softmax at temperature tau (LETTER: 0.7), which
+    # weighs hard negative codes more; 1 = plain cross-entropy. Decoding is unchanged. Added after version 3
+    ranking_temperature: float = field(default=1.0, metadata={"added": True})
     precision: Literal["auto", "fp32", "bf16"] = "auto"  # auto: bf16 autocast on CUDA and on CPUs with native bf16; fp32 otherwise
+
+    def __post_init__(self):
+        if not self.ranking_temperature > 0:
+            raise ConfigError(f"train.ranking_temperature must be > 0, got {self.ranking_temperature}")
+        if not 0 <= self.label_smoothing < 1:
+            raise ConfigError(f"train.label_smoothing must be in [0, 1), got {self.label_smoothing}")

@@ -329,8 +329,11 @@ class Seq2SeqRecommender(nn.Module):
         start = self.vocab.level_offsets[level]
         return hidden @ self.output_weight[start:start + self.vocab.level_sizes[level]].T
 
-    def loss(self, users, history, lengths, targets, label_smoothing: float = 0.0) -> torch.Tensor:
-        """Mean cross-entropy of the target SID, level by level (teacher forcing)."""
+    def loss(self, users, history, lengths, targets, label_smoothing: float = 0.0,
+             temperature: float = 1.0) -> torch.Tensor:
+        """Mean cross-entropy of the target SID, level by level (teacher forcing). A `temperature` below 1
+        sharpens the softmax, so the codes scored closest to the target weigh most: LETTER's ranking-guided
+        generation loss (tau = 0.7); 1 is the plain loss."""
         memory, memory_mask = self.encode(users, history, lengths)
         target_tokens = self.vocab.item_tokens[targets.long()]  # [B, L]
         bos = torch.full_like(target_tokens[:, :1], 1)
@@ -339,7 +342,8 @@ class Seq2SeqRecommender(nn.Module):
         weight = self.vocab.item_token_mask[targets.long()].float()  # titles: up to the first end marker
         total = hidden.new_zeros(())
         for level in range(self.vocab.n_levels):
-            ce = F.cross_entropy(self.level_logits(hidden[:, level], level).float(), codes[:, level],
+            logits = self.level_logits(hidden[:, level], level).float()
+            ce = F.cross_entropy(logits / temperature if temperature != 1.0 else logits, codes[:, level],
                                  reduction="none", label_smoothing=label_smoothing)
             total = total + (ce * weight[:, level]).sum()
         return total / weight.sum()

@@ -83,15 +83,15 @@ def make_optimizer(model: Seq2SeqRecommender, config: TrainConfig) -> torch.opti
                              weight_decay=config.weight_decay, fused=True)
 
 
-def train_step(model: Seq2SeqRecommender, optimizer, batch, grad_clip: float, device: str = "cpu",
-               bf16: bool = False, label_smoothing: float = 0.0) -> float:
+def train_step(model: Seq2SeqRecommender, optimizer, batch, config: TrainConfig, device: str = "cpu",
+               bf16: bool = False) -> float:
     """One update on a batch (users, history, lengths, targets); returns the loss. `perf` times this."""
     with autocast(device, bf16):
-        loss = model.loss(*batch, label_smoothing=label_smoothing)
+        loss = model.loss(*batch, label_smoothing=config.label_smoothing, temperature=config.ranking_temperature)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
-    if grad_clip:
-        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip, foreach=True)
+    if config.grad_clip:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip, foreach=True)
     optimizer.step()
     return loss.item()
 
@@ -168,8 +168,7 @@ def train(model: Seq2SeqRecommender, trie: PrefixTrie, train_examples: Examples,
         progress = bar(batches, desc=f"epoch {state.epoch + 1}", unit="batch")
         epoch_start = time.perf_counter()
         for rows in progress:
-            losses.append(train_step(model, optimizer, tensors(train_examples, rows, device), config.grad_clip,
-                                     device, bf16, config.label_smoothing))
+            losses.append(train_step(model, optimizer, tensors(train_examples, rows, device), config, device, bf16))
             scheduler.step()
             state.step += 1
             state.examples += len(rows)

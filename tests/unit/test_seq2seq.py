@@ -249,3 +249,27 @@ def test_bounded_exact_search_equals_scoring_every_item(table):
         exact = exact_top_k(model, trie, users, history, lengths, k=k, floor=floor)
         assert torch.equal(exact.items, brute.indices)
         assert torch.allclose(exact.scores, brute.values, atol=1e-4)
+
+
+def test_ranking_temperature_divides_the_logits_of_every_level():
+    """tau = 1 is the plain loss; tau = 0.7 is the cross-entropy of logits / 0.7, computed by hand."""
+    from bench.errors import ConfigError
+    from bench.seq2seq.config import TrainConfig
+
+    vocab = SIDVocab(random_table(), user_buckets=8)
+    users, history, lengths = histories(6, 40)
+    targets = torch.arange(6)
+    torch.manual_seed(0)
+    model = Seq2SeqRecommender(vocab, SMALL, "item_sum").eval()
+    plain = model.loss(users, history, lengths, targets)
+    sharp = model.loss(users, history, lengths, targets, temperature=0.7)
+    memory, mask = model.encode(users, history, lengths)
+    tokens = vocab.item_tokens[targets]
+    hidden = model.decode(torch.cat([torch.ones_like(tokens[:, :1]), tokens[:, :-1]], 1), memory, mask)
+    codes = vocab.table_codes[targets]
+    by_hand = torch.stack([torch.nn.functional.cross_entropy(model.level_logits(hidden[:, level], level) / 0.7,
+                                                             codes[:, level]) for level in range(vocab.n_levels)]).mean()
+    assert abs(sharp.item() - by_hand.item()) < 1e-4 and abs(sharp.item() - plain.item()) > 1e-3
+    assert torch.equal(plain, model.loss(users, history, lengths, targets, temperature=1.0))
+    with pytest.raises(ConfigError):
+        TrainConfig(ranking_temperature=0.0)

@@ -78,3 +78,19 @@ def test_inputs_give_only_what_was_declared():
     with pytest.raises(PluginError, match="unknown tokenizer input"):
         TokenizerInputs(3, user_ratings=1)
     assert "cooccurrence" in FEATURES
+
+
+def test_collaborative_alignment_counts_distinct_pairs_by_hand():
+    from bench.quantize.diagnostics import collaborative_alignment
+
+    # 6 items, first codes [0, 0, 0, 1, 1, 2]; second codes split item 2 off its group
+    semantic = np.array([[0, 0], [0, 0], [0, 1], [1, 0], [1, 0], [2, 0]])
+    # (0,1) twice and reversed, (3,4), (2,5), a self pair: distinct unordered pairs (0,1), (3,4), (2,5)
+    pairs = np.array([[0, 1], [1, 0], [0, 1], [3, 4], [2, 5], [4, 4]])
+    result = collaborative_alignment(semantic, pairs)
+    assert result["pairs"] == 3 and result["random_pair"] == pytest.approx(3 / 15, abs=1e-6)
+    # first code: 3 + 1 same-code pairs, 2 of them co-consumed -> (2/4) / (3/15) = 2.5
+    assert result["lift@1"] == pytest.approx(2.5)
+    # two codes: buckets {0,1}, {3,4}: 2 pairs, both co-consumed -> 1 / 0.2 = 5
+    assert result["lift@2"] == pytest.approx(5.0)
+    assert collaborative_alignment(semantic, np.zeros((0, 2))) is None
