@@ -258,7 +258,10 @@ def fit_rqvae(embeddings: np.ndarray, codebook_sizes: tuple[int, ...], seed: int
         if not all(math.isfinite(v) for v in totals.values()):
             raise PluginError(f"RQ-VAE loss became non-finite at epoch {epoch} ({totals}); lower the learning rate")
         reset = _reset_dead_codes(model, x, generator) if training.reset_dead_codes else 0
-        total = totals["reconstruction"] + totals["codebook"] + training.beta * totals["commitment"]
+        # the whole objective, extra terms included: LETTER's terms can raise the semantic part while the
+        # model still improves (on Beauty it rose from epoch 1 and stopped training after 21 epochs)
+        total = (totals["reconstruction"] + totals["codebook"] + training.beta * totals["commitment"]
+                 + sum(term.weight * totals[type(term).__name__] for term in terms))
         stale = plateau.update(total)
         last = epoch == training.epochs
         if epoch == 1 or epoch % training.log_every == 0 or last or (training.patience and stale >= training.patience):

@@ -123,3 +123,18 @@ def test_a_slow_steady_decline_is_not_a_plateau():
     assert max(slow.update(1.0 * 0.998**epoch) for epoch in range(200)) < 6
     flat = Plateau()
     assert [flat.update(loss) for loss in (1.0, 0.999, 0.998, 0.9975)] == [0, 1, 2, 3]
+
+
+def test_early_stopping_watches_the_whole_objective_extra_terms_included():
+    class StillLearning(LossTerm):  # its own parameter: the RQ-VAE itself trains exactly as without it
+        def __init__(self):
+            super().__init__(weight=10.0)
+            self.p = torch.nn.Parameter(torch.tensor(1.0))  # falls ~0.01 an epoch: 2% of the objective or more
+
+        def forward(self, batch):
+            return self.p ** 2
+
+    training = RQVAETraining(epochs=500, batch_size=64, optimizer="adamw", lr=3e-3, patience=3, min_usage=0.5)
+    plain = fit_rqvae(clustered(), (8,), 0, training, (32,), 8)
+    learning = fit_rqvae(clustered(), (8,), 0, training, (32,), 8, terms=(StillLearning(),))
+    assert plain.stop_reason == "converged" and learning.epochs > plain.epochs
