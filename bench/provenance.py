@@ -20,9 +20,23 @@ def _version(package: str) -> str | None:
         return None
 
 
+GIT_STATE_ENV = "SID_BENCH_GIT_STATE"  # "sha dirty", set when a run starts; worker processes inherit it
+
+
+def pin_git_state() -> None:
+    """Take the checkout's state now, at the start of a run, for every record it and its workers write: a
+    record describes the code that started (a README edited during a 20-minute job changes nothing that ran)."""
+    sha, dirty = git_state()
+    if sha is not None:
+        os.environ[GIT_STATE_ENV] = f"{sha} {int(bool(dirty))}"
+
+
 @lru_cache(maxsize=1)
 def git_state() -> tuple[str | None, bool | None]:
-    """(commit sha, dirty flag) of the checkout, or (None, None) outside git."""
+    """(commit sha, dirty flag) of the checkout, or (None, None) outside git; pinned by `pin_git_state`."""
+    pinned = os.environ.get(GIT_STATE_ENV, "").split()
+    if len(pinned) == 2:
+        return pinned[0], pinned[1] == "1"
     try:
         root = str(project_root())
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,

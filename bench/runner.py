@@ -20,7 +20,7 @@ from bench.paths import cache_dir
 from bench.paths import results_dir as default_results_dir
 from bench.progress import format_duration, log, stage
 from bench.protocol import Split, make_split
-from bench.provenance import git_state, provenance
+from bench.provenance import pin_git_state, provenance
 from bench.recommender import FitInfo, RunContext, unpack
 from bench.sids import fit_table
 from bench.suites import ResolvedSuite, ResolvedSystem, Suite, resolve, resolve_system, system_name
@@ -328,7 +328,7 @@ def run_suite(suite: Suite, options: RunOptions) -> list[Path]:
     if options.workers < 1:
         raise ConfigError(f"--workers must be at least 1, got {options.workers}")
     jobs = plan(suite, options)
-    git_state()  # the code as it is now, at the start: later edits to the checkout do not change the records
+    pin_git_state()  # the code as it is at the start, for every worker: later edits do not change the records
     device = resolve_device(options.device)
     budget = resolve_budget(options.budget, device)
     results_dir = Path(options.results_dir) if options.results_dir else default_results_dir()

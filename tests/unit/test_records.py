@@ -87,3 +87,25 @@ def test_cache_is_content_addressed(tmp_path):
     cache.get_or_compute("emb", 1, {"data": "h2", "model": "m"}, compute)  # new input: recomputed
     cache.get_or_compute("emb", 2, {"data": "h1", "model": "m"}, compute)  # new stage version: recomputed
     assert len(calls) == 3
+
+
+def test_git_state_is_pinned_at_the_start_for_worker_processes(monkeypatch):
+    """A record names the checkout as the run found it: workers (other processes) read the pinned state, not
+    the tree as it is when their job ends."""
+    import subprocess
+    import sys
+
+    from bench import provenance
+
+    monkeypatch.delenv(provenance.GIT_STATE_ENV, raising=False)
+    provenance.git_state.cache_clear()
+    try:
+        provenance.pin_git_state()
+        sha, dirty = provenance.git_state()
+        monkeypatch.setenv(provenance.GIT_STATE_ENV, "0123abcd 0")  # as a worker started before an edit sees it
+        code = "from bench.provenance import provenance; p = provenance('cpu'); print(p['git_sha'], p['git_dirty'])"
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+        assert out.split() == ["0123abcd", "False"]
+        assert sha is None or len(sha) == 40
+    finally:
+        provenance.git_state.cache_clear()
