@@ -66,7 +66,8 @@ class CodeDiversity(LossTerm):
                 self.groups.append(None)
                 continue
             groups = max(1, min(self.clusters, k // 2))
-            size_min = max(2, min(k // (2 * groups), 10))  # LETTER: at least 10, at most 6 x clusters
+            # LETTER's bounds for 256 codes: 10 to 60 per cluster (6 x clusters); smaller codebooks scale down
+            size_min = max(2, min(k // (2 * groups), 10))
             size_max = max(6 * groups, -(-k // groups))
             labels = constrained_kmeans(codebook.detach().cpu().numpy(), groups, self.seed + 7919 * epoch + level,
                                         size_min, size_max)
@@ -80,20 +81,22 @@ class CodeDiversity(LossTerm):
             device = codebook.device
             self.groups.append(tuple(torch.as_tensor(a, device=device) for a in (labels, position, members, sizes)))
 
+    def positives(self, level: int, codes: torch.Tensor) -> torch.Tensor:
+        """For each code [B] of `level`, a random other code of its own group."""
+        labels, position, members, sizes = self.groups[level]
+        group_of = labels[codes]
+        draw = (torch.rand(len(codes), generator=self.generator).to(codes.device) * (sizes[group_of] - 1)).long()
+        draw = draw + (draw >= position[codes]).long()  # skip the code itself
+        return members[group_of, draw]
+
     def forward(self, batch: QuantizedBatch) -> torch.Tensor:
         total = batch.x.new_zeros(())
         for level, group in enumerate(self.groups):
             if group is None:
                 continue
-            labels, position, members, sizes = group
             codes = batch.codes[:, level]
-            group_of = labels[codes]
-            draw = (torch.rand(len(codes), generator=self.generator).to(codes.device)
-                    * (sizes[group_of] - 1)).long()
-            draw = draw + (draw >= position[codes]).long()  # skip the code itself
-            positive = members[group_of, draw]
             codebook = batch.model.quantizer.codebooks[level]
             logits = batch.level_vectors[:, level] @ codebook.T / self.temperature
             logits = logits.masked_fill(F.one_hot(codes, len(codebook)).bool(), float("-inf"))
-            total = total + F.cross_entropy(logits, positive)
+            total = total + F.cross_entropy(logits, self.positives(level, codes))
         return total
