@@ -100,3 +100,41 @@ class CodeDiversity(LossTerm):
             logits = logits.masked_fill(F.one_hot(codes, len(codebook)).bool(), float("-inf"))
             total = total + F.cross_entropy(logits, self.positives(level, codes))
         return total
+
+
+class CoOccurrence(LossTerm):
+    """PLUM's co-occurrence alignment: each item's latent is pulled towards the latent of an item that some
+    user consumed next to it in the training part (a fresh random partner per batch, drawn from `pairs`),
+    against the partners of the other items of the batch (in-batch InfoNCE, cosine). Items that no training
+    sequence pairs with another item take no part."""
+
+    def __init__(self, pairs: np.ndarray, n_items: int, weight: float = 0.02, temperature: float = 0.1,
+                 seed: int = 0):
+        super().__init__(weight)
+        pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+        if len(pairs) and (pairs.min() < 0 or pairs.max() >= n_items):
+            raise PluginError(f"co-occurrence pairs name items outside the catalogue of {n_items}")
+        pairs = pairs[pairs[:, 0] != pairs[:, 1]]  # an item next to itself (a repeat) says nothing
+        both = np.concatenate([pairs, pairs[:, ::-1]])  # neighbours in either direction
+        both = both[np.lexsort((both[:, 1], both[:, 0]))]
+        degree = np.bincount(both[:, 0], minlength=n_items)
+        self.register_buffer("offsets", torch.as_tensor(np.concatenate([[0], np.cumsum(degree)])))
+        self.register_buffer("neighbours", torch.as_tensor(both[:, 1].copy()))
+        self.temperature = temperature
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def partners(self, items: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(the batch rows that have a neighbour, one random neighbour of each)."""
+        start, end = self.offsets[items], self.offsets[items + 1]
+        rows = torch.nonzero(end > start).flatten()
+        draw = torch.rand(len(rows), generator=self.generator).to(items.device)
+        pick = start[rows] + (draw * (end[rows] - start[rows])).long()
+        return rows, self.neighbours[pick]
+
+    def forward(self, batch: QuantizedBatch) -> torch.Tensor:
+        if batch.catalogue is None:
+            raise PluginError("CoOccurrence needs the batch's catalogue (fit_rqvae passes it)")
+        rows, partners = self.partners(batch.items)
+        if len(rows) < 2:
+            return batch.latent.new_zeros(())
+        return info_nce(batch.latent[rows], batch.model.encoder(batch.catalogue[partners]), self.temperature)

@@ -1,7 +1,8 @@
 """The residual-quantisation engine: an RQ-VAE (TIGER) whose loss is a list of pluggable terms.
 
 LETTER, DAS and PLUM are this model plus extra terms or settings, so each of them is a few lines in its
-plugin: multi-resolution codebooks are `codebook_sizes`, PLUM's progressive masking is a flag, and an extra
+plugin: multi-resolution codebooks are `codebook_sizes`, PLUM's progressive masking is a flag, its fusion of
+several embedding sources is `source_dims` (one encoder per source), and an extra
 loss such as `InfoNCE(cf_embeddings)` (bench.quantize.contrastive) is a `LossTerm` passed to `fit_rqvae`.
 
 A `LossTerm` is an `nn.Module` (so it may own parameters, e.g. a projection) called with a `QuantizedBatch`:
@@ -49,6 +50,7 @@ class QuantizedBatch:
     codes: torch.Tensor           # [B, L]
     reconstruction: torch.Tensor  # [B, d_in]
     model: RQVAE
+    catalogue: torch.Tensor | None = None  # [n, d_in] every item's input (terms that encode other items)
 
 
 class LossTerm(nn.Module):
@@ -99,19 +101,54 @@ class ResidualQuantizer(nn.Module):
         return torch.stack(codes, 1), torch.stack(vectors, 1), torch.stack(residuals, 1)
 
 
-class RQVAE(nn.Module):
-    def __init__(self, input_dim: int, hidden: tuple[int, ...], latent_dim: int, codebook_sizes: tuple[int, ...],
-                 dropout: float = 0.0, sinkhorn_epsilons: tuple[float, ...] = (), sinkhorn_iterations: int = 50):
+class FusedEncoder(nn.Module):
+    """PLUM's multi-modal fusion: the input is several sources side by side (e.g. text and CF embeddings);
+    each source has its own encoder onto its share of the latent, and the shares are concatenated."""
+
+    def __init__(self, source_dims: tuple[int, ...], hidden: tuple[int, ...], latent_dim: int, dropout: float = 0.0):
         super().__init__()
-        self.encoder = mlp([input_dim, *hidden, latent_dim], dropout)
+        if len(source_dims) < 2 or latent_dim < len(source_dims):
+            raise PluginError(f"fusion needs at least two sources and a latent of at least one dimension each "
+                              f"(sources {tuple(source_dims)}, latent_dim {latent_dim})")
+        shares = [latent_dim // len(source_dims)] * len(source_dims)
+        shares[0] += latent_dim - sum(shares)
+        self.source_dims = tuple(source_dims)
+        self.encoders = nn.ModuleList(mlp([d, *hidden, share], dropout) for d, share in zip(source_dims, shares))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        parts = x.split(self.source_dims, dim=1)
+        return torch.cat([encoder(part) for encoder, part in zip(self.encoders, parts)], dim=1)
+
+
+class RQVAE(nn.Module):
+    """An MLP encoder, a residual quantiser and an MLP decoder. With several `source_dims` the input is their
+    concatenation, encoded per source (FusedEncoder), and the reconstruction error is averaged per source, so
+    a 32-d CF vector counts as much as a 384-d text embedding."""
+
+    def __init__(self, input_dim: int, hidden: tuple[int, ...], latent_dim: int, codebook_sizes: tuple[int, ...],
+                 dropout: float = 0.0, sinkhorn_epsilons: tuple[float, ...] = (), sinkhorn_iterations: int = 50,
+                 source_dims: tuple[int, ...] = ()):
+        super().__init__()
+        if source_dims and sum(source_dims) != input_dim:
+            raise PluginError(f"source dims {tuple(source_dims)} do not add up to the input's {input_dim} columns")
+        self.source_dims = tuple(source_dims) if len(source_dims) > 1 else ()
+        self.encoder = (FusedEncoder(self.source_dims, hidden, latent_dim, dropout) if self.source_dims
+                        else mlp([input_dim, *hidden, latent_dim], dropout))
         self.decoder = mlp([latent_dim, *reversed(hidden), input_dim], dropout)
         self.quantizer = ResidualQuantizer(codebook_sizes, latent_dim, sinkhorn_epsilons, sinkhorn_iterations)
+
+    def reconstruction_loss(self, reconstruction: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        if not self.source_dims:
+            return F.mse_loss(reconstruction, x)
+        pairs = zip(reconstruction.split(self.source_dims, 1), x.split(self.source_dims, 1))
+        return torch.stack([F.mse_loss(r, t) for r, t in pairs]).mean()
 
     @property
     def levels(self) -> int:
         return len(self.quantizer.codebooks)
 
-    def forward(self, x: torch.Tensor, items: torch.Tensor, keep_levels: torch.Tensor | None = None):
+    def forward(self, x: torch.Tensor, items: torch.Tensor, keep_levels: torch.Tensor | None = None,
+                catalogue: torch.Tensor | None = None):
         """A QuantizedBatch and the RQ-VAE's own loss terms (reconstruction, codebook, commitment)."""
         latent = self.encoder(x)
         codes, vectors, residuals = self.quantizer(latent)
@@ -121,9 +158,9 @@ class RQVAE(nn.Module):
             kept = vectors * (level[None, :] < keep_levels[:, None]).unsqueeze(-1)
         quantized = latent + (kept.sum(1) - latent).detach()  # straight-through estimator
         reconstruction = self.decoder(quantized)
-        batch = QuantizedBatch(items, x, latent, vectors, quantized, codes, reconstruction, self)
+        batch = QuantizedBatch(items, x, latent, vectors, quantized, codes, reconstruction, self, catalogue)
         losses = {
-            "reconstruction": F.mse_loss(reconstruction, x),
+            "reconstruction": self.reconstruction_loss(reconstruction, x),
             "codebook": F.mse_loss(vectors, residuals.detach()),
             "commitment": F.mse_loss(residuals, vectors.detach()),
         }
@@ -219,9 +256,9 @@ class Plateau:
 
 def fit_rqvae(embeddings: np.ndarray, codebook_sizes: tuple[int, ...], seed: int, training: RQVAETraining,
               hidden: tuple[int, ...] = (512, 256, 128), latent_dim: int = 32, dropout: float = 0.0,
-              terms: tuple[LossTerm, ...] = (), device: str = "cpu") -> RQVAEResult:
+              terms: tuple[LossTerm, ...] = (), device: str = "cpu", source_dims: tuple[int, ...] = ()) -> RQVAEResult:
     """Train an RQ-VAE on item embeddings [n, d] and return every item's codes. Deterministic for a seed on
-    the CPU (same machine, same thread count)."""
+    the CPU (same machine, same thread count). `source_dims` splits the columns into fused sources (PLUM)."""
     x_np = np.array(embeddings, dtype=np.float32)  # a writable copy
     if x_np.ndim != 2 or not np.isfinite(x_np).all():
         raise PluginError("RQ-VAE input must be a finite 2-d array of item embeddings")
@@ -230,7 +267,7 @@ def fit_rqvae(embeddings: np.ndarray, codebook_sizes: tuple[int, ...], seed: int
     x = torch.from_numpy(x_np).to(device)
     n = len(x)
     model = RQVAE(x.shape[1], tuple(hidden), latent_dim, tuple(codebook_sizes), dropout,
-                  tuple(training.sinkhorn_epsilons), training.sinkhorn_iterations).to(device)
+                  tuple(training.sinkhorn_epsilons), training.sinkhorn_iterations, tuple(source_dims)).to(device)
     terms = nn.ModuleList(terms).to(device)
     _init_codebooks(model, x, seed)
     optimizer = _optimizer([*model.parameters(), *terms.parameters()], training)
@@ -244,7 +281,7 @@ def fit_rqvae(embeddings: np.ndarray, codebook_sizes: tuple[int, ...], seed: int
         for items in torch.randperm(n, generator=generator).to(device).split(training.batch_size):
             keep = (torch.randint(1, model.levels + 1, (len(items),), generator=generator).to(device)
                     if training.progressive_masking else None)
-            batch, losses = model(x[items], items, keep)
+            batch, losses = model(x[items], items, keep, catalogue=x)
             for term in terms:
                 losses[type(term).__name__] = term(batch)
             loss = (losses["reconstruction"] + losses["codebook"] + training.beta * losses["commitment"]
