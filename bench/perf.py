@@ -116,7 +116,7 @@ def hf_batch(vocab: SIDVocab, users, history, lengths, targets, pad_to: int | No
     width = pad_to or int(lengths.max())
     items = history[:, :width].long()
     tokens = vocab.item_tokens[items.clamp(min=0)] * (items >= 0)[..., None]
-    input_ids = torch.cat([vocab.user_tokens(users)[:, None], tokens.reshape(len(users), -1)], 1)
+    input_ids = torch.cat([vocab.user_tokens(users), tokens.reshape(len(users), -1)], 1)
     attention = torch.cat([torch.ones_like(input_ids[:, :1]), (items >= 0).repeat_interleave(vocab.n_levels, 1)], 1)
     labels = None if targets is None else vocab.item_tokens[targets.long()]
     return input_ids, attention.long(), labels

@@ -89,6 +89,7 @@ class Split:
     valid: Examples = field(repr=False)
     test: Examples = field(repr=False)  # a HeldOut inside a recommender's fit
     dropped_users: int = 0
+    n_users: int = 0  # the dataset's users, evaluated or not (user indices run below it)
 
     @property
     def has_test(self) -> bool:
@@ -148,7 +149,7 @@ def make_split(dataset: Dataset, config: ProtocolConfig = ProtocolConfig()) -> S
             array.setflags(write=False)
     return Split(dataset=dataset.name, n_items=dataset.n_items, config=config, users=keep,
                  train_offsets=train_offsets, train_items=train_items, train=train, valid=valid, test=test,
-                 dropped_users=int(len(lengths) - len(keep)))
+                 dropped_users=int(len(lengths) - len(keep)), n_users=int(len(lengths)))
 
 
 def _format_field(meta: ItemMeta, name: str) -> str | None:

@@ -68,10 +68,13 @@ FEATURES = {
 
 @dataclass(frozen=True)
 class Histories:
-    """Each user's training sequence, CSR: items[offsets[u]:offsets[u + 1]]."""
+    """Each user's training sequence, CSR: items[offsets[r]:offsets[r + 1]] for row r, the dataset user
+    `users[r]` (of `n_users`; users with no row have no training history)."""
 
     offsets: np.ndarray
     items: np.ndarray
+    users: np.ndarray | None = None
+    n_users: int = 0
 
 
 class TokenizerInputs:
@@ -113,6 +116,10 @@ class SIDTable:
     end_code: int | None = None
     dedup: bool = False  # fixed length: last level disambiguates; variable: codes > end_code do
     collided_items: int = 0  # items sharing their semantic codes with another item before disambiguation
+    # Optional user semantic IDs (DAS): codes [n_users, levels] per dataset user, users may share one;
+    # a recommender may read them instead of a hashed user token
+    user_codes: np.ndarray | None = None
+    user_vocab_sizes: tuple[int, ...] = ()
 
     def __post_init__(self):
         codes = np.ascontiguousarray(self.codes, dtype=np.int32)
@@ -136,6 +143,18 @@ class SIDTable:
         if len(np.unique(codes, axis=0)) != len(codes):
             raise PluginError("SIDTable: two items share a semantic ID; resolve collisions "
                               "(bench.quantize.collisions) before building the table")
+        object.__setattr__(self, "user_vocab_sizes", tuple(int(v) for v in self.user_vocab_sizes))
+        if self.user_codes is not None:
+            users = np.ascontiguousarray(self.user_codes, dtype=np.int32)
+            users.setflags(write=False)
+            object.__setattr__(self, "user_codes", users)
+            if users.ndim != 2 or users.shape[1] != len(self.user_vocab_sizes) or users.shape[1] == 0:
+                raise PluginError(f"SIDTable: user codes {users.shape} do not match "
+                                  f"{len(self.user_vocab_sizes)} user vocabulary sizes")
+            if len(users) and ((users < 0).any() or (users >= np.array(self.user_vocab_sizes)).any()):
+                raise PluginError(f"SIDTable: user codes outside their vocabularies {self.user_vocab_sizes}")
+        elif self.user_vocab_sizes:
+            raise PluginError("SIDTable: user vocabulary sizes without user codes")
 
     @property
     def n_items(self) -> int:
@@ -162,18 +181,28 @@ class SIDTable:
             return np.where(self.codes > self.end_code, self.end_code, self.codes) if self.dedup else self.codes
         return self.codes[:, :-1] if self.dedup else self.codes
 
+    @property
+    def has_user_ids(self) -> bool:
+        return self.user_codes is not None
+
     def hash(self) -> str:
         digest = hashlib.sha256(self.codes.tobytes())
         digest.update(json.dumps(self._meta(), sort_keys=True).encode())
+        if self.user_codes is not None:  # item-only tables keep the hash they always had
+            digest.update(self.user_codes.tobytes())
         return digest.hexdigest()
 
     def _meta(self) -> dict:
-        return {"vocab_sizes": list(self.vocab_sizes), "end_code": self.end_code, "dedup": self.dedup,
+        meta = {"vocab_sizes": list(self.vocab_sizes), "end_code": self.end_code, "dedup": self.dedup,
                 "collided_items": self.collided_items, "format": 1}
+        if self.user_codes is not None:
+            meta["user_vocab_sizes"] = list(self.user_vocab_sizes)
+        return meta
 
     def to_bytes(self) -> bytes:
         buffer = io.BytesIO()
-        np.savez_compressed(buffer, codes=self.codes, meta=np.array(json.dumps(self._meta())))
+        users = {} if self.user_codes is None else {"user_codes": self.user_codes}
+        np.savez_compressed(buffer, codes=self.codes, meta=np.array(json.dumps(self._meta())), **users)
         return buffer.getvalue()
 
     def save(self, path: Path) -> None:
@@ -187,12 +216,17 @@ class SIDTable:
         with np.load(source, allow_pickle=False) as data:
             meta = json.loads(str(data["meta"]))
             codes = data["codes"]
+            users = data["user_codes"] if "user_codes" in data.files else None
         return cls(codes=codes, vocab_sizes=tuple(meta["vocab_sizes"]), end_code=meta["end_code"],
-                   dedup=meta["dedup"], collided_items=meta["collided_items"])
+                   dedup=meta["dedup"], collided_items=meta["collided_items"], user_codes=users,
+                   user_vocab_sizes=tuple(meta.get("user_vocab_sizes", ())))
 
     def __eq__(self, other) -> bool:
-        return isinstance(other, SIDTable) and self._meta() == other._meta() and np.array_equal(self.codes,
-                                                                                               other.codes)
+        if not (isinstance(other, SIDTable) and self._meta() == other._meta()):
+            return False
+        same_users = (self.user_codes is None) == (other.user_codes is None) and (
+            self.user_codes is None or np.array_equal(self.user_codes, other.user_codes))
+        return same_users and np.array_equal(self.codes, other.codes)
 
 
 class ItemTokenizer:

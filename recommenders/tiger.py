@@ -32,6 +32,8 @@ class Tiger(Recommender):
         train: TrainConfig = field(default_factory=TrainConfig)
         encoder_input: Literal["sid_tokens", "item_sum"] = "sid_tokens"  # TIGER: every SID token of the history
         user_buckets: int = 2000
+        # hashed: TIGER's hashed user token; sids: the user's semantic ID from the tokenizer (DAS's user IDs)
+        user_ids: Literal["hashed", "sids"] = field(default="hashed", metadata={"added": True})
         constrained: bool = True  # False: TIGER's free generation; invalid IDs are dropped and counted
 
     def fit(self, split, sids, seed):
@@ -44,7 +46,7 @@ class Tiger(Recommender):
 
         config, device = self.config, self.context.device
         torch.set_num_threads(self.context.threads)
-        self.vocab = SIDVocab(sids, config.user_buckets).to(device)
+        self.vocab = SIDVocab(sids, config.user_buckets, config.user_ids).to(device)
         self.trie = PrefixTrie(sids.codes, sids.vocab_sizes).to(device)
         torch.manual_seed(seed)
         self.model = Seq2SeqRecommender(self.vocab, config.model, config.encoder_input).to(device)
@@ -86,5 +88,5 @@ class Tiger(Recommender):
         return np.concatenate(out) if out else np.zeros((0, k), dtype=np.int64)
 
     def report(self) -> dict:
-        return {"constrained": self.config.constrained,
+        return {"constrained": self.config.constrained, "user_ids": self.config.user_ids,
                 "beam_size": self.config.train.beam_size, "encoder_input": self.config.encoder_input}

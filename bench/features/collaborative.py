@@ -9,10 +9,10 @@ from bench.tokenizer import Histories
 
 
 def training_histories(split: Split) -> Histories:
-    offsets, items = split.train_offsets.copy(), split.train_items.copy()
-    offsets.setflags(write=False)
-    items.setflags(write=False)
-    return Histories(offsets, items)
+    offsets, items, users = split.train_offsets.copy(), split.train_items.copy(), split.users.copy()
+    for array in (offsets, items, users):
+        array.setflags(write=False)
+    return Histories(offsets, items, users, split.n_users)
 
 
 def cooccurrence_pairs(split: Split, window: int = 1) -> np.ndarray:

@@ -102,6 +102,29 @@ class CodeDiversity(LossTerm):
         return total
 
 
+class Neighbours:
+    """CSR lists of neighbours and a seeded draw of one per row (rows without neighbours drop out)."""
+
+    def __init__(self, pairs: np.ndarray, n_rows: int, generator: torch.Generator, symmetric: bool = True):
+        """`symmetric`: pairs of one kind (a, b), neighbours both ways, an item next to itself dropped;
+        otherwise (row, value) pairs of two kinds, e.g. (item, user)."""
+        pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+        if symmetric:
+            pairs = pairs[pairs[:, 0] != pairs[:, 1]]
+            pairs = np.concatenate([pairs, pairs[:, ::-1]])
+        pairs = pairs[np.lexsort((pairs[:, 1], pairs[:, 0]))]
+        self.offsets = torch.as_tensor(np.concatenate([[0], np.cumsum(np.bincount(pairs[:, 0], minlength=n_rows))]))
+        self.values = torch.as_tensor(pairs[:, 1].copy())
+        self.generator = generator
+
+    def draw(self, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(positions in `rows` that have a neighbour, one random neighbour for each)."""
+        start, end = self.offsets[rows], self.offsets[rows + 1]
+        have = torch.nonzero(end > start).flatten()
+        pick = start[have] + (torch.rand(len(have), generator=self.generator) * (end[have] - start[have])).long()
+        return have, self.values[pick]
+
+
 class CoOccurrence(LossTerm):
     """PLUM's co-occurrence alignment: each item's latent is pulled towards the latent of an item that some
     user consumed next to it in the training part (a fresh random partner per batch, drawn from `pairs`),
@@ -114,22 +137,13 @@ class CoOccurrence(LossTerm):
         pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
         if len(pairs) and (pairs.min() < 0 or pairs.max() >= n_items):
             raise PluginError(f"co-occurrence pairs name items outside the catalogue of {n_items}")
-        pairs = pairs[pairs[:, 0] != pairs[:, 1]]  # an item next to itself (a repeat) says nothing
-        both = np.concatenate([pairs, pairs[:, ::-1]])  # neighbours in either direction
-        both = both[np.lexsort((both[:, 1], both[:, 0]))]
-        degree = np.bincount(both[:, 0], minlength=n_items)
-        self.register_buffer("offsets", torch.as_tensor(np.concatenate([[0], np.cumsum(degree)])))
-        self.register_buffer("neighbours", torch.as_tensor(both[:, 1].copy()))
+        self.neighbours = Neighbours(pairs, n_items, torch.Generator().manual_seed(seed))
         self.temperature = temperature
-        self.generator = torch.Generator().manual_seed(seed)
 
     def partners(self, items: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(the batch rows that have a neighbour, one random neighbour of each)."""
-        start, end = self.offsets[items], self.offsets[items + 1]
-        rows = torch.nonzero(end > start).flatten()
-        draw = torch.rand(len(rows), generator=self.generator).to(items.device)
-        pick = start[rows] + (draw * (end[rows] - start[rows])).long()
-        return rows, self.neighbours[pick]
+        rows, partners = self.neighbours.draw(items.cpu())
+        return rows.to(items.device), partners.to(items.device)
 
     def forward(self, batch: QuantizedBatch) -> torch.Tensor:
         if batch.catalogue is None:

@@ -282,13 +282,14 @@ class Seq2SeqRecommender(nn.Module):
         real = items >= 0
         tokens = self.vocab.item_tokens[items.clamp(min=0)]  # [B, H, L]
         token_real = self.vocab.item_token_mask[items.clamp(min=0)] & real[..., None]
-        user = self.embed_tokens(self.vocab.user_tokens(users))[:, None, :]
-        if self.encoder_input == "item_sum":
+        user = self.embed_tokens(self.vocab.user_tokens(users))  # [B, 1 or user levels, d]
+        if self.encoder_input == "item_sum":  # one vector per entity: the user's too
             vectors = (self.embed_tokens(tokens) * token_real[..., None]).sum(2)
-            return torch.cat([user, vectors], 1), torch.cat([torch.ones_like(real[:, :1]), real], 1)
+            return torch.cat([user.sum(1, keepdim=True), vectors], 1), torch.cat([torch.ones_like(real[:, :1]), real], 1)
         b = tokens.shape[0]
         flat = self.embed_tokens(tokens.reshape(b, -1))
-        return torch.cat([user, flat], 1), torch.cat([torch.ones_like(real[:, :1]), token_real.reshape(b, -1)], 1)
+        user_real = torch.ones(b, user.shape[1], dtype=torch.bool, device=real.device)
+        return torch.cat([user, flat], 1), torch.cat([user_real, token_real.reshape(b, -1)], 1)
 
     def encode(self, users, history, lengths):
         x, keep = self.encoder_inputs(users, history, lengths)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from bench.errors import ConfigError
 from bench.tokenizer import SIDTable
 
 PAD, BOS = 0, 1
@@ -16,12 +17,27 @@ N_SPECIAL = 2
 
 
 class SIDVocab:
-    def __init__(self, table: SIDTable, user_buckets: int = 2000):
+    """`user_ids="hashed"`: one of `user_buckets` hashed tokens per user (TIGER); "sids": the user's own
+    semantic ID from the table (DAS), one token range per user level."""
+
+    def __init__(self, table: SIDTable, user_buckets: int = 2000, user_ids: str = "hashed"):
         self.table = table
         self.n_levels = table.n_levels
         self.user_buckets = user_buckets
         self.user_offset = N_SPECIAL
-        base = N_SPECIAL + user_buckets
+        if user_ids == "sids":
+            if not table.has_user_ids:
+                raise ConfigError("user_ids: sids needs a tokenizer that gives user IDs (e.g. das); this table "
+                                  "has item IDs only")
+            user_sizes = np.array(table.user_vocab_sizes)
+            offsets = N_SPECIAL + np.concatenate([[0], np.cumsum(user_sizes[:-1])])
+            self.user_codes = torch.as_tensor(np.array(table.user_codes), dtype=torch.long) + torch.as_tensor(offsets)
+            base = N_SPECIAL + int(user_sizes.sum())
+        elif user_ids == "hashed":
+            self.user_codes = None
+            base = N_SPECIAL + user_buckets
+        else:
+            raise ConfigError(f"user_ids must be hashed or sids, got {user_ids!r}")
         sizes = list(table.vocab_sizes)
         if table.variable_length:
             self.level_offsets = [base] * self.n_levels
@@ -40,10 +56,15 @@ class SIDVocab:
             self.item_token_mask = torch.ones_like(codes, dtype=torch.bool)
 
     def user_tokens(self, users: torch.Tensor) -> torch.Tensor:
-        """Hashed user tokens (TIGER's hashing trick into `user_buckets` tokens)."""
-        return self.user_offset + (users.long() * 2654435761 % 4294967296) % self.user_buckets
+        """[B, 1] hashed user tokens (TIGER's hashing trick into `user_buckets` tokens), or [B, levels] user
+        SID tokens."""
+        if self.user_codes is not None:
+            return self.user_codes[users.long()]
+        return (self.user_offset + (users.long() * 2654435761 % 4294967296) % self.user_buckets)[:, None]
 
     def to(self, device) -> "SIDVocab":
+        if self.user_codes is not None:
+            self.user_codes = self.user_codes.to(device)
         self.table_codes = self.table_codes.to(device)
         self.item_tokens = self.item_tokens.to(device)
         self.item_token_mask = self.item_token_mask.to(device)
