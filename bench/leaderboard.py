@@ -190,6 +190,29 @@ def _tokenizer_table(systems: dict[str, list[dict]]) -> list[list]:
     return [rows[name] for name in sorted(rows)]
 
 
+def _memorisation_table(suite: Suite, systems: dict[str, list[dict]], order: list[str], names: list[str]) -> list[str]:
+    """Recall at the largest cutoff on memorised and on new test transitions (bench.memorisation)."""
+    from bench.data import load_dataset
+    from bench.memorisation import recall_by_transition
+    from bench.protocol import make_split
+
+    try:
+        split = make_split(load_dataset(suite.dataset), suite.protocol)
+    except BenchError:  # a dataset folder that is not registered: no split to classify against
+        return []
+    metric = next(m for m in reversed(names) if m.startswith("recall@"))
+    rows, share = [], 0.0
+    for system in order:
+        users, values = _per_user_mean(systems[system], metric)
+        share, seen, new = recall_by_transition(split, users, values)
+        rows.append([system, f"{seen:.4f}", f"{new:.4f}"])
+    label = short_name(metric)
+    return [f"{label} on memorised and on new test transitions: a transition (last history item -> target) is "
+            f"memorised when a training example has the same pair ({share:.1%} of test users):", "",
+            tabulate(rows, headers=["system", f"{label} memorised", f"{label} new"], tablefmt="github",
+                     disable_numparse=True), ""]
+
+
 def _cell(values: list[float]) -> str:
     if len(values) == 1:
         return f"{values[0]:.4f}"
@@ -287,6 +310,7 @@ def build_tables(suite: Suite, results: Path, data_files: dict | None,
                    "code that ran.", ""]
             dirty = False
         md += _figures(suite_name, budget, systems, means, figures, headline)
+        md += _memorisation_table(suite, systems, order, names)
         tokenizers = _tokenizer_table(systems)
         if tokenizers:
             md += ["SID diagnostics (seed of the first record per tokenizer; usage and normalised entropy per level, "
