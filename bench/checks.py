@@ -191,8 +191,7 @@ def check_target(what: str, target: str, sets: list[str] | None = None) -> bool:
     if what == "record":
         from bench import records
 
-        record = records.read_record(Path(target))
-        records.read_per_user(Path(target), record)
+        record, _ = records.read_verified(Path(target))
         print(f"{target}: valid record (schema v{record['schema_version']}, {record['system']}, "
               f"seed {record['seeds']['run']})")
     elif what == "dataset":

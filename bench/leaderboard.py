@@ -63,6 +63,7 @@ def _group(paths: list[Path], suite: Suite, data_files: dict | None):
         elif differs := _other_settings(record, resolved[budget]):
             excluded.append((path, differs))
         else:
+            records.read_verified(path)  # a summary that its per-user values contradict stops the table
             record["_path"] = str(path)  # for the per-user side file; never written back
             groups[budget][record["system"]].append(record)
     return groups, excluded

@@ -77,16 +77,46 @@ def read_per_user(path: Path, record: dict) -> dict[str, np.ndarray]:
     return load_npz(side)
 
 
-def is_complete(path: Path, run_id: str) -> bool:
-    """True when a valid record for exactly this run (same run id) and its intact side file exist."""
+SUMMARY_TOLERANCE = 1e-6  # summaries are float64 means of float32 per-user values
+
+
+def read_verified(path: Path) -> tuple[dict, dict[str, np.ndarray]]:
+    """(record, per-user arrays), after checking that every metric the record summarises is the mean of its
+    per-user values: a record whose summary was edited (or damaged) is an error, never believed."""
+    record = read_record(path)
+    per_user = read_per_user(path, record)
+    wrong = []
+    for part, metrics in record["metrics"].items():
+        for name, value in metrics.items():
+            key = f"{part}.{name}"
+            if key not in per_user:
+                wrong.append(f"{key} has no per-user values")
+            elif abs(float(np.mean(per_user[key], dtype=np.float64)) - float(value)) > SUMMARY_TOLERANCE:
+                wrong.append(f"{key} = {value} but its per-user values average "
+                             f"{float(np.mean(per_user[key], dtype=np.float64)):.6f}")
+    if wrong:
+        raise BenchError(f"{path}: the summary does not match the per-user metrics ({'; '.join(wrong)}); the "
+                         "record was edited or damaged: delete it (and its side file) and run the job again")
+    return record, per_user
+
+
+def existing(path: Path, run_id: str) -> str | None:
+    """What a job's record path holds: None (nothing), "" (a verified record of exactly this run), or why the
+    record there is not this run's (other settings, an edited summary, a damaged side file)."""
     if not Path(path).is_file():
-        return False
+        return None
     try:
-        record = read_record(path)
-        read_per_user(path, record)
-    except BenchError:
-        return False
-    return record["run_id"] == run_id
+        record, _ = read_verified(path)
+    except BenchError as err:
+        return str(err)
+    if record["run_id"] != run_id:
+        return f"a record made with other settings (run id {record['run_id']}; this job's is {run_id})"
+    return ""
+
+
+def is_complete(path: Path, run_id: str) -> bool:
+    """True when a verified record for exactly this run (same run id) and its intact side file exist."""
+    return existing(path, run_id) == ""
 
 
 def find_records(results: Path, suite: str | None = None) -> list[Path]:

@@ -14,7 +14,7 @@ from bench import records, registry
 from bench.config import config_hash, identity, to_dict
 from bench.data import Dataset, load_dataset
 from bench.device import resolve_budget, resolve_device, seed_everything
-from bench.errors import ConfigError, did_you_mean
+from bench.errors import BenchError, ConfigError, did_you_mean
 from bench.metrics import check_ranked, mean_metrics, per_user_metrics
 from bench.paths import cache_dir
 from bench.paths import results_dir as default_results_dir
@@ -268,10 +268,13 @@ def run_job(job: Job, system: ResolvedSystem, budget: str, device: str, dataset:
     """Plan, run and record one job; (path, None) when a record for exactly this job already exists.
     Sweep trials pass `evaluate_test=False`: their objective is validation, and test is never looked at."""
     job_plan = plan_job(job, system, budget, dataset, split, results_dir, key)
-    if not force and records.is_complete(job_plan.path, job_plan.run_id):
+    there = records.existing(job_plan.path, job_plan.run_id)
+    if there == "" and not force:
         return job_plan.path, None
-    if job_plan.path.is_file():
-        log(f"{job.system} seed {job.seed}: the existing record was made with other settings; running again")
+    if there and not force:  # run_suite refuses these up front; a sweep or a direct call lands here
+        raise BenchError(f"{job_plan.path}: {there}; pass --force to replace it")
+    if there is not None:
+        log(f"{job.system} seed {job.seed}: replacing the record there (--force)")
     outcome = execute(job_plan, device, dataset, split, on_eval, threads, evaluate_test)
     record = build_record(job_plan, outcome, key, device)
     per_user = {"users": split.test.users.astype(np.int32)}
@@ -342,6 +345,8 @@ def run_suite(suite: Suite, options: RunOptions) -> list[Path]:
         info.done = f"{len(split.train):,} training examples, {len(split.test):,} test users"
     key = suite_key(suite, dataset)
     resolved = resolve(suite, budget)
+    if not options.force:
+        _refuse_to_replace(jobs, resolved, budget, dataset, split, results_dir, key)
     log(f"suite {key}, budget {budget}, device {device}: {len(jobs)} job(s)")
     if options.workers > 1:
         return _run_parallel(jobs, resolved, options, device, dataset, split, results_dir, key)
@@ -356,6 +361,21 @@ def run_suite(suite: Suite, options: RunOptions) -> list[Path]:
             ran += 1
         _report(number, len(jobs), job, record, spent / ran * (len(jobs) - number) if ran else None)
     return paths
+
+
+def _refuse_to_replace(jobs, resolved: ResolvedSuite, budget, dataset, split, results_dir, key) -> None:
+    """Before any work: a record that is not this job's (other settings, edited, damaged) is never replaced
+    without --force, so a finished run cannot be lost to a changed setting or a second runner."""
+    conflicts = []
+    for job in jobs:
+        job_plan = plan_job(job, resolved.system(job.tokenizer, job.recommender), budget, dataset, split,
+                            results_dir, key)
+        there = records.existing(job_plan.path, job_plan.run_id)
+        if there:
+            conflicts.append(f"  {job_plan.path}: {there}")
+    if conflicts:
+        raise BenchError(f"{len(conflicts)} job(s) would replace a record that is not theirs:\n" + "\n".join(conflicts)
+                         + "\n  pass --force to replace them, or --results-dir to write elsewhere")
 
 
 def _run_parallel(jobs, resolved: ResolvedSuite, options, device, dataset, split, results_dir, key) -> list[Path]:

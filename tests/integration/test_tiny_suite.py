@@ -66,9 +66,13 @@ def test_tiny_suite_end_to_end(tmp_path):
     assert again.returncode == 0 and again.stderr.count("record exists, skipped") == len(paths) == 12
     assert {p: p.read_bytes() for p in paths} == before
 
-    changed = run_cli("run", "--suite", "tiny", "--budget", "smoke", "--device", "cpu", "--recommenders",
-                      "popularity", "--seeds", "0", "--set", "protocol.max_history=5")
-    assert changed.returncode == 0 and "other settings; running again" in changed.stderr
+    changed = ("run", "--suite", "tiny", "--budget", "smoke", "--device", "cpu", "--recommenders",
+               "popularity", "--seeds", "0", "--set", "protocol.max_history=5")
+    refused = run_cli(*changed)  # a finished record of other settings is never replaced silently
+    assert refused.returncode != 0 and "made with other settings" in refused.stderr and "--force" in refused.stderr
+    assert {p: p.read_bytes() for p in paths} == before
+    replaced = run_cli(*changed, "--force")
+    assert replaced.returncode == 0 and "replacing the record there (--force)" in replaced.stderr
     assert records.read_record(paths[0])["protocol"]["max_history"] == 5
 
 

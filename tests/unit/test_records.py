@@ -29,12 +29,17 @@ def minimal_record() -> dict:
     }
 
 
+def per_user() -> dict:
+    """Per-user values whose means are minimal_record's summary."""
+    return {"users": np.arange(3), "valid.recall@5": np.array([0.5, 1.0, 0.0]), "test.recall@5": np.array([0, 0.75, 0])}
+
+
 def test_write_read_round_trip(tmp_path):
     path = records.record_path(tmp_path, "tiny", "smoke", "popularity", 0)
-    records.write_run(path, minimal_record(), {"users": np.arange(3), "test.recall@5": np.array([0, 1, 0.])})
+    records.write_run(path, minimal_record(), per_user())
     record = records.read_record(path)
     assert record["per_user"]["file"] == "seed0.per_user.npz"
-    assert records.read_per_user(path, record)["test.recall@5"].tolist() == [0, 1, 0]
+    assert records.read_per_user(path, record)["test.recall@5"].tolist() == [0, 0.75, 0]
     assert records.is_complete(path, "0123456789abcdef")
     assert not records.is_complete(path, "fedcba9876543210")  # another run id: settings changed
     assert not list(tmp_path.rglob("*.tmp"))
@@ -109,3 +114,17 @@ def test_git_state_is_pinned_at_the_start_for_worker_processes(monkeypatch):
         assert sha is None or len(sha) == 40
     finally:
         provenance.git_state.cache_clear()
+
+
+def test_an_edited_summary_is_refused_everywhere(tmp_path):
+    """A record whose summary its per-user values contradict is never believed (issue 18.2)."""
+    path = records.record_path(tmp_path, "tiny", "smoke", "popularity", 0)
+    records.write_run(path, minimal_record(), per_user())
+    assert records.existing(path, "0123456789abcdef") == ""
+    forged = json.loads(path.read_text())
+    forged["metrics"]["test"]["recall@5"] = 0.9
+    path.write_text(json.dumps(forged))
+    with pytest.raises(BenchError, match="does not match the per-user metrics"):
+        records.read_verified(path)
+    assert "does not match" in records.existing(path, "0123456789abcdef")
+    assert not records.is_complete(path, "0123456789abcdef")
