@@ -7,6 +7,7 @@ Artifacts are dicts of numpy arrays plus JSON metadata, stored without pickle.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -17,6 +18,7 @@ import numpy as np
 from bench.config import config_hash
 from bench.io import atomic_save_npz, atomic_write_json, load_npz
 from bench.paths import cache_dir
+from bench.progress import log
 
 
 class Cache:
@@ -32,18 +34,28 @@ class Cache:
         return folder / f"{key}.npz", folder / f"{key}.json"
 
     def load(self, key: str) -> tuple[dict[str, np.ndarray], dict] | None:
+        """The entry, or None when it is missing or damaged (a damaged one is reported, then recomputed)."""
         arrays_path, meta_path = self._paths(key)
         if not (arrays_path.is_file() and meta_path.is_file()):
             return None
         try:
-            return load_npz(arrays_path), json.loads(meta_path.read_text())
-        except (OSError, ValueError):  # damaged entry: recompute rather than fail
+            meta = json.loads(meta_path.read_text())
+            expected = meta.get("sha256")  # entries written before the checksum have none
+            if expected is not None and hashlib.sha256(arrays_path.read_bytes()).hexdigest() != expected:
+                raise ValueError("sha256 differs from the one stored with it")
+            return load_npz(arrays_path), meta
+        except Exception as err:  # truncated zip, bad JSON, a changed file: never fatal, never believed
+            log(f"cache: damaged entry {arrays_path.name} ({type(err).__name__}: {err}); computing it again")
             return None
 
-    def store(self, key: str, arrays: dict[str, np.ndarray], meta: dict) -> None:
+    def store(self, key: str, arrays: dict[str, np.ndarray], meta: dict) -> dict:
+        """Writes the entry; returns its metadata as `load` will read it."""
         arrays_path, meta_path = self._paths(key)
         atomic_save_npz(arrays_path, arrays)
-        atomic_write_json(meta_path, {"key": key, **meta})  # written last: its presence marks a complete entry
+        stored = {"key": key, **meta, "sha256": hashlib.sha256(arrays_path.read_bytes()).hexdigest()}
+        # written last: its presence marks a complete entry, its checksum the arrays it was written with
+        atomic_write_json(meta_path, stored)
+        return stored
 
     def get_or_compute(self, stage: str, version: int, inputs: Any,
                        compute: Callable[[], tuple[dict[str, np.ndarray], dict]]):
@@ -53,8 +65,7 @@ class Cache:
         if found is not None:
             return found[0], found[1], True
         arrays, meta = compute()
-        self.store(key, arrays, meta)
-        return arrays, {"key": key, **meta}, False
+        return arrays, self.store(key, arrays, meta), False
 
     def clear(self) -> None:
         shutil.rmtree(self.root / "artifacts", ignore_errors=True)

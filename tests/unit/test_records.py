@@ -94,6 +94,34 @@ def test_cache_is_content_addressed(tmp_path):
     assert len(calls) == 3
 
 
+@pytest.mark.parametrize("damage", ["truncate", "garbage", "other_arrays", "bad_json"])
+def test_a_damaged_cache_entry_is_reported_and_computed_again(tmp_path, damage, capsys):
+    """Issue 18.4: a truncated npz (BadZipFile), garbage, a valid npz of other content, or broken metadata
+    never poisons later runs."""
+    cache = Cache(tmp_path)
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return {"x": np.arange(4)}, {"note": "made"}
+
+    cache.get_or_compute("emb", 1, {"data": "h1"}, compute)
+    arrays_path, meta_path = cache._paths(cache.key("emb", 1, {"data": "h1"}))
+    if damage == "truncate":
+        arrays_path.write_bytes(arrays_path.read_bytes()[:40])
+    elif damage == "garbage":
+        arrays_path.write_bytes(b"PK\x03\x04 not a zip at all")
+    elif damage == "other_arrays":
+        np.savez(arrays_path, x=np.arange(9))  # a readable zip that is not what was stored
+    else:
+        meta_path.write_text("{not json")
+    arrays, meta, hit = cache.get_or_compute("emb", 1, {"data": "h1"}, compute)
+    assert not hit and len(calls) == 2 and arrays["x"].tolist() == [0, 1, 2, 3]
+    assert "damaged entry" in capsys.readouterr().err
+    arrays, meta, hit = cache.get_or_compute("emb", 1, {"data": "h1"}, compute)  # repaired: a hit again
+    assert hit and len(calls) == 2 and meta["note"] == "made"
+
+
 def test_git_state_is_pinned_at_the_start_for_worker_processes(monkeypatch):
     """A record names the checkout as the run found it: workers (other processes) read the pinned state, not
     the tree as it is when their job ends."""
