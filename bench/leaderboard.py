@@ -228,6 +228,8 @@ def _setup(record: dict) -> str:
         return ""
     constraint = "constrained" if training.get("constrained", True) else "unconstrained"
     parts = [training["encoder_input"], f"beam {training['beam_size']}", constraint]
+    if training.get("user_ids") == "sids":
+        parts.append("user SIDs")
     parts.append(f"{training['steps']:,} steps" if "steps" in training else f"{training['epochs']} epochs")
     if "precision" in training:
         parts.append(training["precision"])
