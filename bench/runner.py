@@ -72,7 +72,7 @@ def plan(suite: Suite, options: RunOptions) -> list[Job]:
             raise ConfigError(f"recommender '{name}' needs semantic IDs, but no tokenizer is selected")
         paired = [t for t in suite.tokenizers_for(name) if t in tokenizers]
         for tokenizer in (paired if uses_sids else [None]):
-            jobs.extend(Job(name, tokenizer, seed) for seed in seeds)
+            jobs.extend(Job(name, tokenizer, seed) for seed in suite.seeds_for(tokenizer, name, seeds))
     if not jobs:
         raise ConfigError("nothing to run: the suite and options select no job")
     return jobs

@@ -58,6 +58,8 @@ class PluginSpec:
     tokenizers: tuple[str, ...] | None = None
     # a tokenizer: its own feature settings over the suite's `features` (e.g. another text model or CF size)
     features: Mapping[str, Any] = field(default_factory=dict)
+    # only these of the suite's seeds (an ablation entry may keep seed 0 alone); None: every seed
+    seeds: tuple[int, ...] | None = None
 
     def __post_init__(self):
         for budget in self.budgets:
@@ -93,6 +95,11 @@ class Suite:
         """The suite's tokenizers that this recommender is paired with (all, unless its entry names some)."""
         wanted = self.recommenders[recommender].tokenizers
         return [t for t in self.tokenizers if wanted is None or t in wanted]
+
+    def seeds_for(self, tokenizer: str | None, recommender: str, seeds: list[int]) -> list[int]:
+        """Of `seeds`, those that both entries of a system run (an entry's `seeds` narrows the suite's)."""
+        entries = [self.recommenders[recommender]] + ([self.tokenizers[tokenizer]] if tokenizer else [])
+        return [s for s in seeds if all(e.seeds is None or s in e.seeds for e in entries)]
 
     def systems(self) -> list[tuple[str | None, str]]:
         """Every (tokenizer or None, recommender) pair the suite runs, in suite order."""

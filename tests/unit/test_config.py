@@ -139,3 +139,16 @@ def test_set_beats_a_frozen_sweep_result_which_beats_the_budget(monkeypatch, tmp
     train = forced.system("random", "tiger").recommender.config.train
     assert (train.lr, train.max_steps) == (0.007, 7)  # --set wins on its key, the tuned file keeps the rest
     assert forced.system("rqvae", "tiger").recommender.config.train.lr == 0.007  # and reaches every system
+
+
+def test_an_entry_may_keep_some_of_the_suites_seeds():
+    from bench.runner import RunOptions, plan
+
+    suite = load_suite("amazon-beauty")
+    jobs = plan(suite, RunOptions(tokenizers=("plum", "plum-no-cooccurrence"), recommenders=("tiger",)))
+    assert sorted((j.tokenizer, j.seed) for j in jobs) == [("plum", 0), ("plum", 1), ("plum", 2),
+                                                           ("plum-no-cooccurrence", 0)]
+    ablation = plan(suite, RunOptions(tokenizers=("rqvae",), recommenders=("tiger-sid-tokens",)))
+    assert [j.seed for j in ablation] == [0]
+    with pytest.raises(ConfigError, match="nothing to run"):  # seed 1 asked of a seed-0-only entry
+        plan(suite, RunOptions(tokenizers=("rqvae",), recommenders=("tiger-sid-tokens",), seeds=(1,)))
