@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from bench import registry
-from bench.config import parse_set
+from bench.config import comma_list, parse_set, seed_value
 from bench.errors import BenchError
 from bench.suites import describe_suites, load_suite
 
@@ -53,10 +53,6 @@ EXAMPLES = {
 }
 
 
-def _csv(kind):
-    return lambda text: tuple(kind(part.strip()) for part in text.split(",") if part.strip())
-
-
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m bench", description="SID Bench: compare item tokenizers (semantic IDs) for generative "
@@ -76,8 +72,8 @@ def _parser() -> argparse.ArgumentParser:
                                       "help": "override a setting, e.g. protocol.max_history=50; repeatable"}),
                   "results": (["--results-dir"], {"type": Path, "help": "default: results/ in the checkout"}),
                   "device": (["--device"], {"default": "auto", "help": "auto, cpu or cuda[:N]"}),
-                  "seeds": (["--seeds"], {"type": _csv(int), "help": "comma-separated seeds"}),
-                  "tokenizers": (["--tokenizers"], {"type": _csv(str), "help": "only these tokenizers of the suite"})}
+                  "seeds": (["--seeds"], {"type": comma_list(seed_value), "help": "comma-separated seeds"}),
+                  "tokenizers": (["--tokenizers"], {"type": comma_list(str), "help": "only these tokenizers of the suite"})}
         for option in common:
             flags, kwargs = shared[option]
             cmd.add_argument(*flags, **kwargs)
@@ -86,7 +82,7 @@ def _parser() -> argparse.ArgumentParser:
     run = command("run", "run a suite: every (tokenizer, recommender, seed) job, skipping finished ones",
                   "suite", "set", "results", "device", "seeds", "tokenizers")
     run.add_argument("--budget", default="auto", help="smoke, cpu, paper, or auto (paper on CUDA, else cpu)")
-    run.add_argument("--recommenders", type=_csv(str), help="only these recommenders of the suite")
+    run.add_argument("--recommenders", type=comma_list(str), help="only these recommenders of the suite")
     run.add_argument("--dataset-path", help="run the suite on your own dataset folder instead")
     run.add_argument("--force", action="store_true", help="rerun jobs that already have a record")
     run.add_argument("--threads", type=int, help="CPU threads per job (default: all cores, divided among workers)")

@@ -32,6 +32,20 @@ def parse_set(assignments: list[str]) -> list[tuple[list[str], Any]]:
     return parsed
 
 
+def comma_list(kind):
+    """An argparse type: comma-separated values, each once, in the order given (`--seeds 0,0` is one seed)."""
+    return lambda text: tuple(dict.fromkeys(kind(part.strip()) for part in text.split(",") if part.strip()))
+
+
+def seed_value(text: str) -> int:
+    """An argparse type: a seed that numpy, torch and RecBole all accept."""
+    import argparse
+
+    if not (text.isdigit() and int(text) < 2 ** 32):
+        raise argparse.ArgumentTypeError(f"seed {text!r} must be an integer in [0, 2^32)")
+    return int(text)
+
+
 def apply_overrides(tree: dict, overrides: list[tuple[list[str], Any]], valid: Mapping[str, Any]) -> dict:
     """Set each dotted key in a nested dict; the first path segment must be a key of `valid`."""
     tree = json.loads(json.dumps(tree))  # deep copy of plain data

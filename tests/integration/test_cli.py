@@ -31,11 +31,20 @@ def test_malformed_dataset_folder_gets_all_its_problems():
     (["data", "stats", "amazon-beuty"], "did you mean 'amazon-beauty'?"),
     (["--plugin", "no/such/plugin.py", "ls", "recommenders"], "plugin file not found"),
     (["check", "record", "README.md"], "cannot read the record"),
+    (["run", "--suite", "tiny", "--seeds", "-1"], "seed '-1' must be an integer in [0, 2^32)"),
+    (["run", "--suite", "tiny", "--seeds", str(2 ** 64)], "must be an integer in [0, 2^32)"),
+    (["run", "--suite", "tiny", "--seeds", "0, x"], "seed 'x' must be an integer"),
 ])
 def test_errors_are_one_clear_line(args, message):
     result = run_cli(*args)
     assert result.returncode == 2, result.stderr
     assert message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_repeated_seed_plans_its_jobs_once():
+    result = run_cli("run", "--suite", "tiny", "--budget", "smoke", "--recommenders", "popularity", "--seeds", "0,0",
+                     "--dry-run")
+    assert result.returncode == 0 and result.stdout.count("popularity seed 0") == 1, result.stdout
 
 
 def test_dry_run_prints_resolved_config_and_jobs():
