@@ -340,6 +340,9 @@ def run_suite(suite: Suite, options: RunOptions) -> list[Path]:
         info.done = f"{dataset.n_users:,} users, {dataset.n_items:,} items, {dataset.n_interactions:,} interactions"
     for note in dataset.notes:
         log(f"note: {note}")
+    if max(suite.protocol.cutoffs) > dataset.n_items:  # a top-K longer than the catalogue has no meaning
+        raise ConfigError(f"protocol.cutoffs {list(suite.protocol.cutoffs)}: K = {max(suite.protocol.cutoffs)} "
+                          f"exceeds the {dataset.n_items} items of {dataset.name}")
     with stage("protocol: leave-one-out split") as info:
         split = make_split(dataset, suite.protocol)
         info.done = f"{len(split.train):,} training examples, {len(split.test):,} test users"

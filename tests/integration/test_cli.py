@@ -31,6 +31,8 @@ def test_malformed_dataset_folder_gets_all_its_problems():
     (["data", "stats", "amazon-beuty"], "did you mean 'amazon-beauty'?"),
     (["--plugin", "no/such/plugin.py", "ls", "recommenders"], "plugin file not found"),
     (["check", "record", "README.md"], "cannot read the record"),
+    (["run", "--suite", "tiny", "--recommenders", "popularity", "--set", "protocol.cutoffs=[10,200]"],
+     "K = 200 exceeds the 120 items of tiny"),
     (["run", "--suite", "tiny", "--seeds", "-1"], "seed '-1' must be an integer in [0, 2^32)"),
     (["run", "--suite", "tiny", "--seeds", str(2 ** 64)], "must be an integer in [0, 2^32)"),
     (["run", "--suite", "tiny", "--seeds", "0, x"], "seed 'x' must be an integer"),
