@@ -15,6 +15,7 @@ from bench import registry
 from bench.cache import Cache
 from bench.config import config_hash, identity
 from bench.device import seed_everything
+from bench.errors import PluginError
 from bench.features import FeatureConfig, build_inputs
 from bench.features.collaborative import cooccurrence_pairs
 from bench.quantize.diagnostics import diagnose
@@ -45,12 +46,15 @@ def fit_table(name: str, plugin: str, config, seed: int, dataset, split, feature
         seed_everything(seed)
         start = time.perf_counter()
         tokenizer = cls(config, device=device)
-        table = tokenizer.fit(inputs, seed)
+        try:
+            table = tokenizer.fit(inputs, seed)
+        except PluginError as err:  # e.g. the SIDTable it built refused its codes: say whose they are
+            raise PluginError(f"tokenizer '{plugin}': {err}") from None
         fit_s = time.perf_counter() - start
         if not isinstance(table, SIDTable):
-            raise TypeError(f"tokenizer '{plugin}' returned {type(table).__name__}, not a SIDTable")
+            raise PluginError(f"tokenizer '{plugin}' returned {type(table).__name__}, not a SIDTable")
         if table.n_items != dataset.n_items:
-            raise ValueError(f"tokenizer '{plugin}' gave {table.n_items} IDs for {dataset.n_items} items")
+            raise PluginError(f"tokenizer '{plugin}' gave {table.n_items} IDs for {dataset.n_items} items")
         meta = {"fit_s": round(fit_s, 3)}
         if tokenizer.report():
             meta["fit_report"] = tokenizer.report()

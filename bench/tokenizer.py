@@ -122,7 +122,15 @@ class SIDTable:
     user_vocab_sizes: tuple[int, ...] = ()
 
     def __post_init__(self):
-        codes = np.ascontiguousarray(self.codes, dtype=np.int32)
+        raw = np.asarray(self.codes)
+        if raw.dtype.kind == "f":  # whole floats are fine; never truncate silently
+            if not np.isfinite(raw).all():
+                raise PluginError("SIDTable: codes contain NaN or inf")
+            if (raw != np.round(raw)).any():
+                raise PluginError("SIDTable: codes must be integers, got fractional values")
+        elif raw.dtype.kind not in "iu":
+            raise PluginError(f"SIDTable: codes must be integers, got {raw.dtype}")
+        codes = np.ascontiguousarray(raw, dtype=np.int32)
         object.__setattr__(self, "codes", codes)
         object.__setattr__(self, "vocab_sizes", tuple(int(v) for v in self.vocab_sizes))
         codes.setflags(write=False)

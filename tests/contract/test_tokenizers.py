@@ -62,6 +62,23 @@ def test_a_failing_plugin_is_reported_not_hidden(tmp_path):
     assert "FAIL  returns a valid SIDTable" in result.stdout and "share a semantic ID" in result.stdout
 
 
+@pytest.mark.parametrize("body, message", [
+    ("return [[0]] * inputs.n_items", "tokenizer 'bad' returned list, not a SIDTable"),
+    ("return SIDTable(np.arange(5)[:, None], (5,))", "tokenizer 'bad' gave 5 IDs for 120 items"),
+    ("return SIDTable(np.arange(inputs.n_items)[:, None] / 2, (inputs.n_items,))",
+     "tokenizer 'bad': SIDTable: codes must be integers, got fractional values"),
+])
+def test_a_broken_plugin_is_one_clear_error_in_tokenize(tmp_path, body, message):
+    plugin = tmp_path / "bad.py"
+    plugin.write_text("import numpy as np\nfrom bench.tokenizer import ItemTokenizer, SIDTable, register_tokenizer\n"
+                      "@register_tokenizer('bad')\nclass Bad(ItemTokenizer):\n"
+                      f"    def fit(self, inputs, seed):\n        {body}\n")
+    suite = tmp_path / "s.yaml"
+    suite.write_text("name: s\ndataset: tiny\nseeds: [0]\ntokenizers:\n  bad: {}\nrecommenders:\n  popularity: {}\n")
+    result = run_cli("--plugin", str(plugin), "tokenize", "--suite", str(suite), "--results-dir", str(tmp_path / "r"))
+    assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr, result.stderr
+
+
 class _Repeats(ItemTokenizer):
     """Two items share an ID: the contract must say so (not crash the check)."""
 

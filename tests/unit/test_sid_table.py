@@ -34,10 +34,17 @@ def test_variable_length_ids_end_with_a_marker_and_stay_prefix_free():
     (np.array([[0, 1]]), (2,), None, "do not match"),
     (np.array([[0, 1], [1, 0]]), (3, 3), 2, "must end with the end code"),
     (np.array([[0, 2, 1, 2]]), (3,) * 4, 2, "only end codes"),
+    (np.array([[0, 1.5], [1, 0]]), (2, 2), None, "fractional"),  # never truncated to 1 silently
+    (np.array([[0, np.nan], [1, 0]]), (2, 2), None, "NaN or inf"),
+    (np.array([["a", "b"]]), (2, 2), None, "must be integers"),
 ])
 def test_invalid_tables_are_refused(codes, sizes, end, message):
     with pytest.raises(PluginError, match=message):
         SIDTable(codes, sizes, end_code=end)
+
+
+def test_whole_float_codes_are_accepted():
+    assert SIDTable(np.array([[0.0, 1.0], [1.0, 0.0]]), (2, 2)).codes.dtype == np.int32
 
 
 def test_round_trip_without_pickle(tmp_path):
