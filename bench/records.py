@@ -9,6 +9,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import os
+import socket
 from functools import lru_cache
 from pathlib import Path
 
@@ -117,6 +119,55 @@ def existing(path: Path, run_id: str) -> str | None:
 def is_complete(path: Path, run_id: str) -> bool:
     """True when a verified record for exactly this run (same run id) and its intact side file exist."""
     return existing(path, run_id) == ""
+
+
+class JobLock:
+    """One runner per job: `PATH.lock`, created exclusively, names the owner's host and pid, so two runners
+    (or two machines on a shared folder) never train the same job into one checkpoint. A lock whose owner
+    process is gone (same host) is stale and taken over; a lock from another host is trusted. Two runners
+    taking over the same stale lock in the same instant could both run it (then the second record replaces
+    the first, which holds the same settings)."""
+
+    def __init__(self, record_path: Path):
+        self.path = Path(record_path).with_name(Path(record_path).name + ".lock")
+        self.me = {"host": socket.gethostname(), "pid": os.getpid()}
+
+    def owner(self) -> dict | None:
+        try:
+            return json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            return None
+
+    def _alive(self, owner: dict) -> bool:
+        if owner.get("host") != self.me["host"]:
+            return True  # cannot look into another machine: trust it
+        try:
+            os.kill(int(owner["pid"]), 0)
+        except ProcessLookupError:
+            return False
+        except (PermissionError, KeyError, ValueError, TypeError):
+            return True
+        return True
+
+    def acquire(self) -> bool:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        for _ in range(2):
+            try:
+                handle = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                owner = self.owner()
+                if owner is not None and self._alive(owner):
+                    return False
+                self.path.unlink(missing_ok=True)  # stale (or unreadable): its runner is gone
+                continue
+            with os.fdopen(handle, "w") as out:
+                json.dump(self.me, out)
+            return True
+        return False
+
+    def release(self) -> None:
+        if self.owner() == self.me:
+            self.path.unlink(missing_ok=True)
 
 
 def find_records(results: Path, suite: str | None = None) -> list[Path]:

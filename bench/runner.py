@@ -273,16 +273,27 @@ def run_job(job: Job, system: ResolvedSystem, budget: str, device: str, dataset:
         return job_plan.path, None
     if there and not force:  # run_suite refuses these up front; a sweep or a direct call lands here
         raise BenchError(f"{job_plan.path}: {there}; pass --force to replace it")
-    if there is not None:
-        log(f"{job.system} seed {job.seed}: replacing the record there (--force)")
-    outcome = execute(job_plan, device, dataset, split, on_eval, threads, evaluate_test)
-    record = build_record(job_plan, outcome, key, device)
-    per_user = {"users": split.test.users.astype(np.int32)}
-    per_user.update({f"valid.{name}": values for name, values in outcome.valid.items()})
-    per_user.update({f"test.{name}": values for name, values in outcome.test.items()})
-    records.write_run(job_plan.path, record, per_user)
-    shutil.rmtree(cache_dir() / "work" / job_plan.run_id, ignore_errors=True)  # checkpoints matter until the record exists
-    return job_plan.path, record
+    lock = records.JobLock(job_plan.path)
+    if not lock.acquire():
+        owner = lock.owner() or {}
+        log(f"{job.system} seed {job.seed}: another runner has it (pid {owner.get('pid')} on {owner.get('host')}); "
+            "skipped")
+        return job_plan.path, None
+    try:
+        if records.existing(job_plan.path, job_plan.run_id) == "" and not force:
+            return job_plan.path, None  # finished by another runner while this one planned
+        if there is not None:
+            log(f"{job.system} seed {job.seed}: replacing the record there (--force)")
+        outcome = execute(job_plan, device, dataset, split, on_eval, threads, evaluate_test)
+        record = build_record(job_plan, outcome, key, device)
+        per_user = {"users": split.test.users.astype(np.int32)}
+        per_user.update({f"valid.{name}": values for name, values in outcome.valid.items()})
+        per_user.update({f"test.{name}": values for name, values in outcome.test.items()})
+        records.write_run(job_plan.path, record, per_user)
+        shutil.rmtree(cache_dir() / "work" / job_plan.run_id, ignore_errors=True)  # checkpoints matter until the record exists
+        return job_plan.path, record
+    finally:
+        lock.release()
 
 
 def _worker_init(plugin_files: list[str], threads: int) -> None:

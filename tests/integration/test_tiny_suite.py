@@ -140,3 +140,26 @@ def test_workers_run_jobs_in_parallel_processes_after_shared_stages(tmp_path):
     again = run_cli("run", "--suite", "tiny", "--budget", "smoke", "--device", "cpu", "--workers", "2",
                     "--recommenders", "popularity,tiger", "--tokenizers", "random", "--seeds", "0,1")
     assert again.returncode == 0 and again.stderr.count("record exists, skipped") == 4
+
+
+def test_a_job_another_runner_holds_is_skipped_and_run_once_it_is_free(tmp_path):
+    """Issue 18.5: two runners on one folder never train the same job at once."""
+    import socket
+    import subprocess
+    import sys
+
+    record = results(tmp_path) / "runs" / "tiny" / "smoke" / "popularity" / "seed0.json"
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        lock = records.JobLock(record)
+        lock.path.parent.mkdir(parents=True, exist_ok=True)
+        lock.path.write_text(json.dumps({"host": socket.gethostname(), "pid": holder.pid}))
+        args = ("run", "--suite", "tiny", "--budget", "smoke", "--device", "cpu", "--recommenders", "popularity",
+                "--seeds", "0")
+        held = run_cli(*args)
+        assert held.returncode == 0 and "another runner has it" in held.stderr and not record.exists(), held.stderr
+    finally:
+        holder.kill()
+        holder.wait()
+    freed = run_cli(*args)  # the holder is gone: its lock is stale
+    assert freed.returncode == 0 and record.exists() and not lock.path.exists(), freed.stderr

@@ -156,3 +156,28 @@ def test_an_edited_summary_is_refused_everywhere(tmp_path):
         records.read_verified(path)
     assert "does not match" in records.existing(path, "0123456789abcdef")
     assert not records.is_complete(path, "0123456789abcdef")
+
+
+def test_a_job_lock_is_held_by_one_runner_and_a_dead_owners_lock_is_taken_over(tmp_path):
+    """Issue 18.5: one runner per job; a lock left by a killed runner does not block the job forever."""
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    record = tmp_path / "runs" / "s" / "cpu" / "popularity" / "seed0.json"
+    first, second = records.JobLock(record), records.JobLock(record)
+    assert first.acquire() and first.owner() == {"host": socket.gethostname(), "pid": os.getpid()}
+    assert not second.acquire()  # the owner (this very process) is alive
+    first.release()
+    assert not first.path.exists() and second.acquire()
+    second.release()
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    first.path.write_text(json.dumps({"host": socket.gethostname(), "pid": int(gone.stdout)}))
+    assert second.acquire()  # stale: its process has exited
+    second.release()
+    first.path.write_text(json.dumps({"host": "another-machine", "pid": 1}))
+    assert not second.acquire()  # another host's lock cannot be checked, so it is trusted
+    first.path.write_text("garbage")
+    assert second.acquire()  # an unreadable lock is no one's
