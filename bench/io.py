@@ -26,6 +26,24 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         raise
 
 
+def check_writable(folder: Path, what: str) -> None:
+    """Fail before any work when `folder` cannot take files (read-only, not a folder, full disk), naming it."""
+    from bench.errors import BenchError
+
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".write-test.", suffix=".tmp")
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(b"x" * 4096)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.unlink(probe)
+    except OSError as err:
+        raise BenchError(f"the {what} folder {folder} cannot be written ({err.strerror or err}); free space or "
+                         f"choose another folder") from None
+
+
 def atomic_write_json(path: Path, data) -> None:
     atomic_write_bytes(path, (json.dumps(data, indent=2, sort_keys=False) + "\n").encode("utf-8"))
 

@@ -15,6 +15,7 @@ from bench.config import config_hash, identity, to_dict
 from bench.data import Dataset, load_dataset
 from bench.device import resolve_budget, resolve_device, seed_everything
 from bench.errors import BenchError, ConfigError, did_you_mean
+from bench.io import check_writable
 from bench.metrics import check_ranked, mean_metrics, per_user_metrics
 from bench.paths import cache_dir
 from bench.paths import results_dir as default_results_dir
@@ -346,6 +347,8 @@ def run_suite(suite: Suite, options: RunOptions) -> list[Path]:
     device = resolve_device(options.device)
     budget = resolve_budget(options.budget, device)
     results_dir = Path(options.results_dir) if options.results_dir else default_results_dir()
+    check_writable(results_dir, "results")  # a read-only or full disk found now, not after hours of training
+    check_writable(cache_dir(), "cache")
     with stage(f"data: loading {options.dataset_path or suite.dataset}") as info:
         dataset = load_dataset(suite.dataset, options.dataset_path)
         info.done = f"{dataset.n_users:,} users, {dataset.n_items:,} items, {dataset.n_interactions:,} interactions"

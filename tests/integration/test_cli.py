@@ -43,6 +43,15 @@ def test_errors_are_one_clear_line(args, message):
     assert message in result.stderr and "Traceback" not in result.stderr
 
 
+def test_an_unwritable_results_folder_is_found_before_any_work(tmp_path):
+    blocked = tmp_path / "file-not-folder"
+    blocked.write_text("x")
+    result = run_cli("run", "--suite", "tiny", "--budget", "smoke", "--recommenders", "popularity", "--results-dir",
+                     str(blocked / "results"))
+    assert result.returncode == 2 and "the results folder" in result.stderr and "cannot be written" in result.stderr
+    assert "Traceback" not in result.stderr and "data: loading" not in result.stderr
+
+
 def test_a_repeated_seed_plans_its_jobs_once():
     result = run_cli("run", "--suite", "tiny", "--budget", "smoke", "--recommenders", "popularity", "--seeds", "0,0",
                      "--dry-run")
