@@ -150,6 +150,8 @@ class JobLock:
         return True
 
     def acquire(self) -> bool:
+        missing = [folder for folder in (self.path.parent, *self.path.parent.parents) if not folder.exists()]
+        self.created = missing  # removed again on release when nothing was written there (a pruned trial)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         for _ in range(2):
             try:
@@ -168,6 +170,11 @@ class JobLock:
     def release(self) -> None:
         if self.owner() == self.me:
             self.path.unlink(missing_ok=True)
+        for folder in getattr(self, "created", []):  # deepest first
+            try:
+                folder.rmdir()
+            except OSError:  # not empty: a record (or another runner's lock) lives there
+                break
 
 
 def find_records(results: Path, suite: str | None = None) -> list[Path]:

@@ -166,6 +166,7 @@ def test_a_job_lock_is_held_by_one_runner_and_a_dead_owners_lock_is_taken_over(t
     import sys
 
     record = tmp_path / "runs" / "s" / "cpu" / "popularity" / "seed0.json"
+    record.parent.mkdir(parents=True)
     first, second = records.JobLock(record), records.JobLock(record)
     assert first.acquire() and first.owner() == {"host": socket.gethostname(), "pid": os.getpid()}
     assert not second.acquire()  # the owner (this very process) is alive
@@ -181,3 +182,8 @@ def test_a_job_lock_is_held_by_one_runner_and_a_dead_owners_lock_is_taken_over(t
     assert not second.acquire()  # another host's lock cannot be checked, so it is trusted
     first.path.write_text("garbage")
     assert second.acquire()  # an unreadable lock is no one's
+    second.release()
+    fresh = records.JobLock(tmp_path / "new" / "deep" / "seed0.json")
+    assert fresh.acquire() and fresh.path.parent.is_dir()
+    fresh.release()  # nothing was written: the folders it made are gone again
+    assert not (tmp_path / "new").exists()
