@@ -131,6 +131,7 @@ class JobLock:
     def __init__(self, record_path: Path):
         self.path = Path(record_path).with_name(Path(record_path).name + ".lock")
         self.me = {"host": socket.gethostname(), "pid": os.getpid()}
+        self.created: list[Path] = []  # folders acquire made, removed on release if nothing was written there
 
     def owner(self) -> dict | None:
         try:
@@ -150,8 +151,7 @@ class JobLock:
         return True
 
     def acquire(self) -> bool:
-        missing = [folder for folder in (self.path.parent, *self.path.parent.parents) if not folder.exists()]
-        self.created = missing  # removed again on release when nothing was written there (a pruned trial)
+        self.created = [folder for folder in (self.path.parent, *self.path.parent.parents) if not folder.exists()]
         self.path.parent.mkdir(parents=True, exist_ok=True)
         for _ in range(2):
             try:
@@ -170,7 +170,7 @@ class JobLock:
     def release(self) -> None:
         if self.owner() == self.me:
             self.path.unlink(missing_ok=True)
-        for folder in getattr(self, "created", []):  # deepest first
+        for folder in self.created:  # deepest first (a pruned sweep trial leaves no empty folder)
             try:
                 folder.rmdir()
             except OSError:  # not empty: a record (or another runner's lock) lives there

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -91,6 +92,17 @@ def _semantic(losses: dict, beta: float, input_dim: int, latent_dim: int) -> tor
             + latent_dim * (losses["codebook"] + beta * losses["commitment"]))
 
 
+@contextmanager
+def _deterministic_algorithms():
+    previous = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(previous[0], warn_only=previous[1])
+
+
+@_deterministic_algorithms()
 def fit_dual(item_content: np.ndarray, user_content: np.ndarray, interactions: np.ndarray,
              item_pairs: np.ndarray, item_sizes: tuple[int, ...], user_sizes: tuple[int, ...], seed: int,
              training: RQVAETraining, hidden: tuple[int, ...] = (512, 256, 128), latent_dim: int = 32,
@@ -100,19 +112,6 @@ def fit_dual(item_content: np.ndarray, user_content: np.ndarray, interactions: n
     `item_pairs` are co-consumed items; users of the same item are paired here. `align_weight=0` trains
     the three models side by side without alignment (DAS's first ablation). Deterministic for a seed: the
     batches repeat users and items, whose gradient sums torch otherwise adds up in thread order."""
-    previous = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
-    torch.use_deterministic_algorithms(True, warn_only=True)
-    try:
-        return _fit_dual(item_content, user_content, interactions, item_pairs, item_sizes, user_sizes, seed,
-                         training, hidden, latent_dim, cf_dim, cf_weight, align_weight, debias, orthogonality,
-                         temperature, device)
-    finally:
-        torch.use_deterministic_algorithms(previous[0], warn_only=previous[1])
-
-
-def _fit_dual(item_content, user_content, interactions, item_pairs, item_sizes, user_sizes, seed, training,
-              hidden, latent_dim, cf_dim, cf_weight, align_weight, debias, orthogonality, temperature,
-              device) -> DualResult:
     items_x = torch.as_tensor(np.array(item_content, dtype=np.float32), device=device)
     users_x = torch.as_tensor(np.array(user_content, dtype=np.float32), device=device)
     interactions = np.asarray(interactions, dtype=np.int64).reshape(-1, 2)
