@@ -10,19 +10,19 @@ that shows the failure it prevents.
    when the real import fails; calling it raises.
 2. numpy 2: `Config.compatibility_settings` assigns `np.float = np.float_` and friends; `np.float_` is gone.
    The replacement defines only the aliases numpy lacks (RecBole's own code still reads `np.float`).
-3. torch >= 2.6: `torch.load` defaults to `weights_only=True`, and RecBole's checkpoints hold its `Config`
-   object, so `Trainer.resume_checkpoint` and `evaluate(load_best_model=True)` fail. The trainer module sees a
-   `torch` whose `load` passes `weights_only=False`; these are files the run itself wrote.
-4. pandas 3 copy-on-write: `df[col].fillna(..., inplace=True)` silently does nothing (`Dataset._fill_nan`,
+3. pandas 3 copy-on-write: `df[col].fillna(..., inplace=True)` silently does nothing (`Dataset._fill_nan`,
    `_load_feat` for sequence fields), and `Series.agg(np.concatenate)` / `agg(len)` work on the whole
    column instead of per row (`_remap` of token sequences). The patched methods assign instead.
-5. scipy >= 1.12: graph models call `dok_matrix._update`, which was removed; it is restored as a dict update.
-6. Anomaly detection: importing RecBole's model package runs `torch.autograd.set_detect_anomaly(True)` at module
+4. scipy >= 1.12: graph models call `dok_matrix._update`, which was removed; it is restored as a dict update.
+5. Anomaly detection: importing RecBole's model package runs `torch.autograd.set_detect_anomaly(True)` at module
    level (`sine.py`), which slows every backward pass of the process and turns a NaN loss anywhere into a
    RuntimeError. `apply()` imports the models and switches it back off.
-7. Process state: RecBole's Config reads `--key=value` from `sys.argv` and sets CUDA_VISIBLE_DEVICES; it
+6. Process state: RecBole's Config reads `--key=value` from `sys.argv` and sets CUDA_VISIBLE_DEVICES; it
    writes `./log_tensorboard` (every `Trainer`), `./log` (`init_logger`, which we
    never call) and `./saved` (the default `checkpoint_dir`, which `recbole_config` points elsewhere).
+
+RecBole's own checkpoints (which pickle its Config, so torch >= 2.6 reads them only with `weights_only=False`)
+are never written nor read: `bench.recbole_training` drives the trainer and keeps its own.
 """
 
 from __future__ import annotations
@@ -65,26 +65,6 @@ def _numpy_aliases(config_cls) -> None:
                 setattr(np, name, value)
 
     config_cls.compatibility_settings = compatibility_settings
-
-
-class _TrustedTorch(types.ModuleType):
-    """`torch` for RecBole's trainer module: everything as usual, but `load` reads the run's own checkpoints
-    (which pickle RecBole's Config) with `weights_only=False`."""
-
-    def __init__(self):
-        super().__init__("torch")
-
-    def __getattr__(self, name):
-        import torch
-
-        return getattr(torch, name)
-
-    @staticmethod
-    def load(*args, **kwargs):
-        import torch
-
-        kwargs.setdefault("weights_only", False)
-        return torch.load(*args, **kwargs)
 
 
 class _NullWriter:
@@ -174,7 +154,6 @@ def apply() -> None:
 
     torch.autograd.set_detect_anomaly(False)
     _numpy_aliases(configurator.Config)
-    trainer.torch = _TrustedTorch()
     trainer.get_tensorboard = lambda logger: _NullWriter()
     _patch_dataset(dataset.Dataset, FeatureType)
     _dok_update()

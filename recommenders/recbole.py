@@ -37,6 +37,8 @@ class RecBoleSequential(Recommender):
         from recbole.data import create_dataset, data_preparation
         from recbole.utils import get_model, get_trainer, init_seed
 
+        from bench import recbole_training
+        from bench.config import config_hash, to_dict
         from bench.paths import cache_dir
         from bench.progress import log
         from bench.recbole_bridge import IdMap, recbole_settings, write_atomic_files
@@ -61,29 +63,21 @@ class RecBoleSequential(Recommender):
         init_seed(seed, True)
         self.model = get_model(config.model)(self.rb_config, self.train_data.dataset).to(device)
         self.trainer = get_trainer(self.rb_config["MODEL_TYPE"], config.model)(self.rb_config, self.model)
-        checkpoint = work / "saved" / f"{config.model}.pth"
-        self.trainer.saved_model_file = str(checkpoint)
-        if checkpoint.exists():  # a killed run: continue from its best epoch so far
-            self.trainer.resume_checkpoint(str(checkpoint))
-            log(f"{config.model}: resuming after epoch {self.trainer.start_epoch - 1}")
-        start, curve = time.perf_counter(), []
+        start = time.perf_counter()
 
-        def after_epoch(epoch, valid_score):
-            curve.append({"epoch": epoch + 1, f"valid_{metric}": round(float(valid_score), 5),
-                          "minutes": round((time.perf_counter() - start) / 60, 2)})
-            log(f"{config.model} epoch {epoch + 1}: valid {metric} {valid_score:.4f} "
-                f"(best {self.trainer.best_valid_score:.4f})")
+        def after_epoch(epoch, valid_score, progress):
+            log(f"{config.model} epoch {epoch}: valid {metric} {valid_score:.4f} (best at epoch {progress.best_epoch})")
             if self.context.on_eval is not None:
-                self.context.on_eval(epoch + 1, float(valid_score))
+                self.context.on_eval(epoch, valid_score)
 
-        self.trainer.fit(self.train_data, self.valid_data, verbose=False, saved=True, callback_fn=after_epoch)
-        state = torch.load(checkpoint, map_location=device, weights_only=False)  # our own file
-        self.model.load_state_dict(state["state_dict"])
-        self.model.load_other_parameter(state.get("other_parameter"))
-        epochs = curve[-1]["epoch"] if curve else 0
-        return FitInfo(epochs=epochs, best_epoch=int(state["epoch"]) + 1, extra={
+        progress = recbole_training.fit(
+            self.trainer, self.train_data, self.valid_data, epochs=config.epochs, stopping_step=config.stopping_step,
+            checkpoint=work / "checkpoint.pt", config_key=config_hash([to_dict(config), seed, metric, split.n_items,
+                                                                     len(split.train)]),
+            score_name=f"valid_{metric}", on_epoch=after_epoch)
+        return FitInfo(epochs=progress.epochs_done, best_epoch=progress.best_epoch, extra={
             "model": config.model, "train_minutes": round((time.perf_counter() - start) / 60, 2),
-            "parameters": sum(p.numel() for p in self.model.parameters()), "curve": curve})
+            "parameters": sum(p.numel() for p in self.model.parameters()), "curve": progress.curve})
 
     def recommend(self, examples, k):
         from bench.recbole_bridge import score_top_k

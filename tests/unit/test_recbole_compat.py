@@ -34,17 +34,6 @@ def test_numpy_aliases_recbole_reads_exist_and_removed_ones_stay_removed(tmp_pat
     assert np.float is np.float64 and np.int is np.int_ and np.long is np.int_
 
 
-def test_trainer_reads_its_own_checkpoints_despite_weights_only_default(tmp_path):
-    from recbole.trainer import trainer
-
-    path = tmp_path / "checkpoint.pth"
-    torch.save({"config": pd.Timestamp("2024-01-01"), "state_dict": {}}, path)  # a non-tensor object inside
-    with pytest.raises(Exception, match="weights_only"):
-        torch.load(path)
-    assert trainer.torch.load(path)["config"] == pd.Timestamp("2024-01-01")
-    assert trainer.torch.nn is torch.nn  # everything else is plain torch
-
-
 def test_fill_nan_fills_under_copy_on_write():
     from recbole.data.dataset.dataset import Dataset
     from recbole.utils import FeatureType
