@@ -34,7 +34,8 @@ EXAMPLES = {
   python -m bench ls datasets""",
     "leaderboard": """examples:
   python -m bench leaderboard --suite amazon-beauty
-  python -m bench leaderboard --suite tiny --check   (fail if the committed table differs)""",
+  python -m bench leaderboard --suite tiny --check   (fail if the committed table differs)
+  python -m bench leaderboard --suite amazon-beauty --dataset-path ~/data/my-shop   (after run --dataset-path)""",
     "check": """examples:
   python -m bench check tokenizer rkmeans
   python -m bench check tokenizer rkmeans --set balanced=true
@@ -115,6 +116,7 @@ def _parser() -> argparse.ArgumentParser:
 
     board = command("leaderboard", "write results/leaderboards/SUITE.md and .csv from the records",
                     "suite", "set", "results")
+    board.add_argument("--dataset-path", help="the table of the suite's runs on your own dataset folder")
     board.add_argument("--check", action="store_true",
                        help="do not write; fail if the committed tables differ from regenerated ones")
 
@@ -202,10 +204,10 @@ def cmd_leaderboard(args) -> int:
     suite = _suite(args)
     results = args.results_dir or results_dir()
     if args.check:
-        check_leaderboard(suite, results)
+        check_leaderboard(suite, results, args.dataset_path)
         print(f"{suite.name}: leaderboard matches its records")
         return 0
-    md_path, csv_path = write_leaderboard(suite, results)
+    md_path, csv_path = write_leaderboard(suite, results, args.dataset_path)
     print(f"{md_path.read_text()}\nwrote {md_path} and {csv_path}")
     return 0
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -20,10 +22,36 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(err, OSError) and err.errno == errno.ENOSPC:
+            from bench.errors import BenchError
+
+            raise BenchError(f"no space left on the disk of {path.parent} while writing {path.name}; nothing "
+                             "was replaced: free space and run again (finished jobs are kept, a killed one "
+                             "resumes)") from None
         raise
+
+
+ORPHAN_AGE_S = 600  # an atomic write takes seconds: a temp file this old was left by a killed process
+
+
+def remove_orphan_temps(folder: Path, older_than_s: float = ORPHAN_AGE_S) -> int:
+    """Delete the temp files (`.NAME.*.tmp`) that killed processes left under `folder`; returns how many.
+    Young ones may belong to a live writer and are kept."""
+    folder, removed = Path(folder), 0
+    if not folder.is_dir():
+        return 0
+    cutoff = time.time() - older_than_s
+    for tmp in folder.rglob(".*.tmp"):
+        try:
+            if tmp.is_file() and tmp.stat().st_mtime < cutoff:
+                tmp.unlink()
+                removed += 1
+        except OSError:
+            continue  # gone meanwhile, or not ours to delete
+    return removed
 
 
 def check_writable(folder: Path, what: str) -> None:

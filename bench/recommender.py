@@ -68,6 +68,11 @@ class Recommender:
     class Config:
         pass
 
+    @classmethod
+    def check_settings(cls, config: "Recommender.Config", cutoffs: tuple[int, ...]) -> None:
+        """Raise ConfigError when these settings cannot serve the protocol's cutoffs (e.g. a beam narrower than
+        the largest K). The runner calls it for every job before any work, `--dry-run` included."""
+
     def __init__(self, config: "Recommender.Config", context: RunContext = RunContext()):
         self.config = config
         self.context = context

@@ -38,6 +38,16 @@ def validate(record: dict, where: str = "record") -> None:
         raise BenchError(f"{where} does not match the record schema v{SCHEMA_VERSION}:\n" + "\n".join(lines))
 
 
+def results_key(suite: str, dataset: str | None = None, files: dict | None = None) -> str:
+    """The folder under runs/ (and the leaderboard's name) of a suite's records: the suite's name on its own
+    dataset; on a user's folder (--dataset-path), the suite, the folder's name and a hash of its files'
+    content, so that two folders of one name, or a folder named like the suite's dataset, never meet."""
+    if dataset is None:
+        return suite
+    digest = hashlib.sha256(json.dumps(dict(files or {}), sort_keys=True).encode()).hexdigest()[:8]
+    return f"{suite}@{dataset}-{digest}"
+
+
 def record_path(results: Path, suite: str, budget: str, system: str, seed: int) -> Path:
     return Path(results) / "runs" / suite / budget / system / f"seed{seed}.json"
 

@@ -15,7 +15,7 @@ from bench.config import config_hash, identity, to_dict
 from bench.data import Dataset, load_dataset
 from bench.device import resolve_budget, resolve_device, seed_everything
 from bench.errors import BenchError, ConfigError, did_you_mean
-from bench.io import check_writable
+from bench.io import check_writable, remove_orphan_temps
 from bench.metrics import check_ranked, mean_metrics, per_user_metrics
 from bench.paths import cache_dir
 from bench.paths import results_dir as default_results_dir
@@ -81,7 +81,7 @@ def plan(suite: Suite, options: RunOptions) -> list[Job]:
 
 def describe_plan(suite: Suite, options: RunOptions) -> str:
     """What `run --dry-run` prints: every system's resolved settings (tuned files and `--set` included) and
-    the jobs, without loading data."""
+    the jobs, after the checks `run` makes before any work (settings, --workers, the dataset)."""
     import yaml
 
     budget = options.budget
@@ -89,16 +89,41 @@ def describe_plan(suite: Suite, options: RunOptions) -> str:
         shown_budget, budget = "auto (paper on CUDA, cpu otherwise; showing cpu)", "cpu"
     else:
         shown_budget = budget = resolve_budget(budget, "cpu" if options.device == "auto" else options.device)
-    shown = resolve(suite, budget).as_dict()
+    if options.workers < 1:
+        raise ConfigError(f"--workers must be at least 1, got {options.workers}")
+    resolved = resolve(suite, budget)
+    shown = resolved.as_dict()
     shown["budget"] = shown_budget
     jobs = plan(suite, options)
+    check_settings(jobs, resolved)
+    dataset = load_dataset(suite.dataset, options.dataset_path)  # a missing or malformed dataset fails here too
+    if max(suite.protocol.cutoffs) > dataset.n_items:
+        raise ConfigError(_cutoff_message(suite, dataset))
     return (yaml.safe_dump(shown, sort_keys=False) + f"jobs ({len(jobs)}):\n" +
             "".join(f"  {job.system} seed {job.seed}\n" for job in jobs))
 
 
-def suite_key(suite: Suite, dataset: Dataset) -> str:
-    """Results folder name: the suite, plus the dataset when --dataset-path replaced the suite's own."""
-    return suite.name if dataset.name == suite.dataset else f"{suite.name}@{dataset.name}"
+def check_settings(jobs: list[Job], resolved: ResolvedSuite) -> None:
+    """Each job's recommender settings against the protocol (e.g. a beam narrower than K), before any work."""
+    seen = set()
+    for job in jobs:
+        rec = resolved.system(job.tokenizer, job.recommender).recommender
+        if job.recommender not in seen:
+            seen.add(job.recommender)
+            try:
+                rec.cls.check_settings(rec.config, resolved.suite.protocol.cutoffs)
+            except ConfigError as err:
+                raise ConfigError(f"recommender '{job.recommender}': {err}") from None
+
+
+def _cutoff_message(suite: Suite, dataset: Dataset) -> str:  # a top-K longer than the catalogue has no meaning
+    return (f"protocol.cutoffs {list(suite.protocol.cutoffs)}: K = {max(suite.protocol.cutoffs)} exceeds the "
+            f"{dataset.n_items} items of {dataset.name}")
+
+
+def suite_key(suite: Suite, dataset: Dataset, dataset_path: str | None) -> str:
+    """Results folder name: the suite; with --dataset-path, also the folder's name and content hash."""
+    return records.results_key(suite.name, *((dataset.name, dataset.files) if dataset_path else ()))
 
 
 def _dataset_info(dataset: Dataset) -> dict:
@@ -311,8 +336,8 @@ def _worker_job(job: Job, suite: Suite, budget: str, device: str, dataset_path: 
     dataset = load_dataset(suite.dataset, dataset_path)
     split = make_split(dataset, suite.protocol)
     system = resolve_system(suite, budget, job.tokenizer, job.recommender)
-    path, record = run_job(job, system, budget, device, dataset, split, results_dir, suite_key(suite, dataset), force,
-                           threads=threads)
+    key = suite_key(suite, dataset, dataset_path)
+    path, record = run_job(job, system, budget, device, dataset, split, results_dir, key, force, threads=threads)
     return job, path, record
 
 
@@ -349,19 +374,22 @@ def run_suite(suite: Suite, options: RunOptions) -> list[Path]:
     results_dir = Path(options.results_dir) if options.results_dir else default_results_dir()
     check_writable(results_dir, "results")  # a read-only or full disk found now, not after hours of training
     check_writable(cache_dir(), "cache")
+    for folder in (results_dir / "runs", cache_dir()):
+        if removed := remove_orphan_temps(folder):
+            log(f"removed {removed} temp file(s) that killed runs left in {folder}")
     with stage(f"data: loading {options.dataset_path or suite.dataset}") as info:
         dataset = load_dataset(suite.dataset, options.dataset_path)
         info.done = f"{dataset.n_users:,} users, {dataset.n_items:,} items, {dataset.n_interactions:,} interactions"
     for note in dataset.notes:
         log(f"note: {note}")
-    if max(suite.protocol.cutoffs) > dataset.n_items:  # a top-K longer than the catalogue has no meaning
-        raise ConfigError(f"protocol.cutoffs {list(suite.protocol.cutoffs)}: K = {max(suite.protocol.cutoffs)} "
-                          f"exceeds the {dataset.n_items} items of {dataset.name}")
+    if max(suite.protocol.cutoffs) > dataset.n_items:
+        raise ConfigError(_cutoff_message(suite, dataset))
     with stage("protocol: leave-one-out split") as info:
         split = make_split(dataset, suite.protocol)
         info.done = f"{len(split.train):,} training examples, {len(split.test):,} test users"
-    key = suite_key(suite, dataset)
+    key = suite_key(suite, dataset, options.dataset_path)
     resolved = resolve(suite, budget)
+    check_settings(jobs, resolved)
     if not options.force:
         _refuse_to_replace(jobs, resolved, budget, dataset, split, results_dir, key)
     log(f"suite {key}, budget {budget}, device {device}: {len(jobs)} job(s)")

@@ -194,7 +194,7 @@ def run_sweep(target: SweepTarget, trials: int, storage: str | None, study_name:
     study.set_user_attr("selection_metric", target.suite.selection_metric)
     dataset = load_dataset(target.suite.dataset, dataset_path)
     split = make_split(dataset, target.suite.protocol)
-    key = suite_key(target.suite, dataset)
+    key = suite_key(target.suite, dataset, dataset_path)
     run_seed = target.suite.seeds[0]
     metric = target.suite.selection_metric
 

@@ -36,6 +36,15 @@ class Tiger(Recommender):
         user_ids: Literal["hashed", "sids"] = field(default="hashed", metadata={"added": True})
         constrained: bool = True  # False: TIGER's free generation; invalid IDs are dropped and counted
 
+    @classmethod
+    def check_settings(cls, config, cutoffs):
+        from bench.errors import ConfigError
+
+        if config.train.beam_size < max(cutoffs):
+            raise ConfigError(f"train.beam_size {config.train.beam_size} is below the largest cutoff K = "
+                              f"{max(cutoffs)}: a beam of {config.train.beam_size} cannot rank {max(cutoffs)} items; "
+                              f"set train.beam_size to at least {max(cutoffs)}")
+
     def fit(self, split, sids, seed):
         import torch
 

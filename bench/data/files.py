@@ -188,15 +188,22 @@ def _read_rows(path: Path, text: str, sep: str, header: list[str], problems: _Pr
     reader = csv.reader(io.StringIO(text), delimiter=sep, quoting=quoting)
     next(reader)
     rows, lines = [], []
-    for row in reader:
-        if not any(field.strip() for field in row):
-            continue  # blank lines are allowed
-        if len(row) != len(header):
-            problems.add(f"{path}:{reader.line_num}: {len(row)} field(s), the header has {len(header)} "
-                         f"({'tab' if sep == chr(9) else 'comma'}-separated)")
-            continue
-        rows.append(row)
-        lines.append(reader.line_num)
+    limit = csv.field_size_limit()
+    csv.field_size_limit(max(limit, len(text)))  # a long quoted field (a review text) is data, as it is in TSV
+    try:
+        for row in reader:
+            if not any(field.strip() for field in row):
+                continue  # blank lines are allowed
+            if len(row) != len(header):
+                problems.add(f"{path}:{reader.line_num}: {len(row)} field(s), the header has {len(header)} "
+                             f"({'tab' if sep == chr(9) else 'comma'}-separated)")
+                continue
+            rows.append(row)
+            lines.append(reader.line_num)
+    except csv.Error as err:  # e.g. a quote left open at the end of the file
+        problems.add(f"{path}:{reader.line_num}: {err}")
+    finally:
+        csv.field_size_limit(limit)
     return pd.DataFrame(rows, columns=header, dtype=str), np.asarray(lines, dtype=np.int64)
 
 
@@ -216,7 +223,11 @@ def _parse_timestamps(path: Path, raw: pd.Series, lines: np.ndarray, problems: _
         problems.add_each(bad_lines, bad_values.map(repr),
                           f"{path}:{{line}}: unparsable timestamp {{value}} "
                           "(expected unix seconds or an ISO 8601 date such as 2014-07-23)")
-    return np.nan_to_num(seconds, nan=0).astype(np.int64)
+    # inf or past int64 would wrap around in the cast below and silently reorder a user's events
+    out_of_range = ~numeric.isna().to_numpy() & ~(np.abs(seconds) < 2.0 ** 63)
+    problems.add_each(lines[out_of_range], raw[out_of_range].map(repr),
+                      f"{path}:{{line}}: timestamp {{value}} is not a finite number of seconds within int64")
+    return np.nan_to_num(seconds, nan=0, posinf=0, neginf=0).astype(np.int64)
 
 
 def _check_duplicates(path, keys_a, keys_b, lines, problems: _Problems, what: str) -> None:

@@ -35,9 +35,13 @@ def dataset_stats(dataset: Dataset) -> dict:
     if dataset.timestamps is not None:
         import datetime as dt
 
-        first, last = (dt.datetime.fromtimestamp(int(t), dt.timezone.utc).date().isoformat()
-                       for t in (dataset.timestamps.min(), dataset.timestamps.max()))
-        stats["time_range"] = [first, last]
+        def date(seconds: int) -> str:
+            try:
+                return dt.datetime.fromtimestamp(int(seconds), dt.timezone.utc).date().isoformat()
+            except (OverflowError, OSError, ValueError):  # past year 9999: milliseconds, or not unix time
+                return f"{int(seconds)} s (beyond the calendar: not unix seconds?)"
+
+        stats["time_range"] = [date(dataset.timestamps.min()), date(dataset.timestamps.max())]
     if dataset.item_meta is not None:
         n = dataset.n_items
         meta = dataset.item_meta

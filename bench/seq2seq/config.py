@@ -66,6 +66,8 @@ class TrainConfig:
     precision: Literal["auto", "fp32", "bf16"] = "auto"  # auto: bf16 autocast on CUDA and on CPUs with native bf16; fp32 otherwise
 
     def __post_init__(self):
+        if self.beam_size < 1:
+            raise ConfigError(f"train.beam_size must be at least 1, got {self.beam_size}")
         if not self.ranking_temperature > 0:
             raise ConfigError(f"train.ranking_temperature must be > 0, got {self.ranking_temperature}")
         if not 0 <= self.label_smoothing < 1:
