@@ -111,7 +111,7 @@ def check_recommender(name: str, overrides: dict | None = None) -> list[tuple[st
     import tempfile
 
     from bench.metrics import check_ranked
-    from bench.recommender import RunContext, unpack
+    from bench.recommender import RunContext, report_dict, unpack
 
     cls, config = _plugin_under_check("recommenders", name, overrides)
     dataset = load_folder(SyntheticDataset(n_users=300, n_items=120, description="").materialize(),
@@ -147,7 +147,7 @@ def check_recommender(name: str, overrides: dict | None = None) -> list[tuple[st
     except BenchError as err:
         record("returns k distinct real items", False, str(err))
     try:
-        report = json.dumps(model.report())
+        report = json.dumps(report_dict(model.report()))
         record("report is plain data", True, f"{len(report)} characters of JSON")
     except (TypeError, ValueError) as err:
         record("report is plain data", False, str(err))

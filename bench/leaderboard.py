@@ -21,7 +21,8 @@ from tabulate import tabulate
 from bench import records, registry
 from bench.config import config_hash, identity, to_dict
 from bench.errors import BenchError
-from bench.metrics import display_name, metric_names, parse_metric, short_name
+from bench.metrics import display_name, higher_is_better, metric_names, parse_metric, short_name
+from bench.record_types import DecodingSetup
 from bench.io import atomic_write_bytes
 from bench.stats import BOOTSTRAP_SAMPLES, bootstrap_interval, holm, paired_comparison
 from bench.suites import BUDGETS, ResolvedSuite, Suite, resolve
@@ -231,11 +232,11 @@ def _setup(record: dict) -> str:
     """What a reader must know to compare a generative system: encoder input, beam, constraint, budget,
     precision, and how often the beam found the exact top 10."""
     training = record["training"]
-    if "encoder_input" not in training:
+    setup = DecodingSetup.from_training(training)
+    if setup is None:
         return ""
-    constraint = "constrained" if training.get("constrained", True) else "unconstrained"
-    parts = [training["encoder_input"], f"beam {training['beam_size']}", constraint]
-    if training.get("user_ids") == "sids":
+    parts = [setup.encoder_input, f"beam {setup.beam_size}", "constrained" if setup.constrained else "unconstrained"]
+    if setup.user_ids == "sids":
         parts.append("user SIDs")
     parts.append(f"{training['steps']:,} steps" if "steps" in training else f"{training['epochs']} epochs")
     if "precision" in training:
@@ -267,7 +268,8 @@ def build_tables(suite: Suite, results: Path, data_files: dict | None, figures: 
         systems = groups[budget]
         means = {s: {m: float(np.mean([r["metrics"]["test"][m] for r in recs])) for m in names}
                  for s, recs in systems.items()}
-        order = sorted(systems, key=lambda s: (-means[s][headline], s))
+        sign = -1 if higher_is_better(headline) else 1  # best first
+        order = sorted(systems, key=lambda s: (sign * means[s][headline], s))
         ref = reference if reference in systems else None
         significance = _significance(systems, ref, tested) if ref else {}
         table = []

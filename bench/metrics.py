@@ -50,6 +50,20 @@ def per_user_metrics(ranked: np.ndarray, targets: np.ndarray, cutoffs=(5, 10)) -
 
 
 KINDS = ("recall", "ndcg")
+HIGHER_IS_BETTER = {"recall": True, "ndcg": True}  # a metric where lower wins (a loss, a rank) says False
+
+
+def higher_is_better(name: str) -> bool:
+    """Whether a larger value of this metric is better: early stopping, sweeps and the leaderboard's order
+    all ask here rather than assuming it."""
+    return HIGHER_IS_BETTER[parse_metric(name)[0]]
+
+
+def better(name: str, value: float, best: float | None) -> bool:
+    """True when `value` of metric `name` beats `best` (None: nothing yet)."""
+    if best is None:
+        return True
+    return value > best if higher_is_better(name) else value < best
 
 
 def metric_names(cutoffs) -> list[str]:

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
 from bench import registry
 from bench.protocol import Examples, Split
+
+if TYPE_CHECKING:
+    from bench.record_types import DecodingSetup
 
 
 @dataclass(frozen=True)
@@ -91,10 +94,18 @@ class Recommender:
         (beam search); None for those that rank exactly. The runner compares both on a fixed user sample."""
         return None
 
-    def report(self) -> dict:
-        """Fixed facts the record should keep about the fitted model (e.g. the decoding setup): a function of
-        config and training only, never of which `recommend` call came last (that goes in `Ranked.info`)."""
+    def report(self) -> "dict | DecodingSetup":
+        """Fixed facts the record should keep about the fitted model: a function of config and training only,
+        never of which `recommend` call came last (that goes in `Ranked.info`). A generative recommender
+        returns its `bench.record_types.DecodingSetup` (the leaderboard's setup column reads it)."""
         return {}
+
+
+def report_dict(report) -> dict:
+    """A recommender's report as the record keeps it (a DecodingSetup becomes its fields)."""
+    import dataclasses
+
+    return dataclasses.asdict(report) if dataclasses.is_dataclass(report) else dict(report)
 
 
 def register_recommender(name: str):

@@ -22,7 +22,7 @@ from bench.paths import results_dir as default_results_dir
 from bench.progress import format_duration, log, stage
 from bench.protocol import Split, make_split
 from bench.provenance import pin_git_state, provenance
-from bench.recommender import FitInfo, RunContext, unpack
+from bench.recommender import FitInfo, RunContext, report_dict, unpack
 from bench.sids import fit_table
 from bench.suites import ResolvedSuite, ResolvedSystem, Suite, resolve, resolve_system, system_name
 
@@ -259,7 +259,8 @@ def execute(job_plan: JobPlan, device: str, dataset: Dataset, split: Split, on_e
     if evaluate_test:  # the record keeps what the test call reported (a trial's: validation's)
         test, seconds["test_s"], test_ranked, call_info = _evaluate(model, split, "test")
         fidelity = beam_fidelity(model, split, test_ranked)
-    return Outcome(tokenizer_info, info, {**call_info, **model.report()}, valid, test, fidelity, seconds)
+    report = {**call_info, **report_dict(model.report())}
+    return Outcome(tokenizer_info, info, report, valid, test, fidelity, seconds)
 
 
 def build_record(job_plan: JobPlan, outcome: Outcome, key: str, device: str) -> dict:

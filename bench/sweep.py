@@ -26,6 +26,7 @@ from bench import registry
 from bench.config import to_dict
 from bench.errors import ConfigError, did_you_mean
 from bench.io import atomic_write_bytes
+from bench.metrics import higher_is_better
 from bench.paths import results_dir as default_results_dir
 from bench.suites import Suite, resolve_system
 from bench.tuned import tuned_path
@@ -147,7 +148,7 @@ def default_storage(results: Path | None = None) -> str:
     return f"sqlite:///{(folder / 'studies.db').resolve()}"
 
 
-def _open_study(name: str, storage: str, seed: int, attempts: int = 6):
+def _open_study(name: str, storage: str, seed: int, metric: str, attempts: int = 6):
     """Create or join the study. Workers started together race to create the storage's tables and the study;
     the losers of that race retry (after a short, growing pause) and then simply join."""
     import optuna
@@ -158,7 +159,8 @@ def _open_study(name: str, storage: str, seed: int, attempts: int = 6):
             backend = storage
             if storage.startswith("sqlite"):  # several local workers on one file: wait for its lock, do not fail
                 backend = optuna.storages.RDBStorage(storage, engine_kwargs={"connect_args": {"timeout": 120}})
-            return optuna.create_study(study_name=name, storage=backend, direction="maximize", load_if_exists=True,
+            direction = "maximize" if higher_is_better(metric) else "minimize"
+            return optuna.create_study(study_name=name, storage=backend, direction=direction, load_if_exists=True,
                                        sampler=optuna.samplers.TPESampler(seed=seed),
                                        pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1))
         except (SQLAlchemyError, optuna.exceptions.DuplicatedStudyError):
@@ -185,7 +187,7 @@ def run_sweep(target: SweepTarget, trials: int, storage: str | None, study_name:
     storage = storage or default_storage(results)
     study_name = study_name or target.default_study()
     space = search_space(target)
-    study = _open_study(study_name, storage, seed)
+    study = _open_study(study_name, storage, seed, target.suite.selection_metric)
     if not study.trials:
         study.enqueue_trial(current_values(target, space), skip_if_exists=True)
     study.set_user_attr("suite", target.suite.name)

@@ -96,6 +96,8 @@ class Tiger(Recommender):
             out.append(exact.items.cpu().numpy())
         return np.concatenate(out) if out else np.zeros((0, k), dtype=np.int64)
 
-    def report(self) -> dict:
-        return {"constrained": self.config.constrained, "user_ids": self.config.user_ids,
-                "beam_size": self.config.train.beam_size, "encoder_input": self.config.encoder_input}
+    def report(self):
+        from bench.record_types import DecodingSetup
+
+        config = self.config
+        return DecodingSetup(config.encoder_input, config.train.beam_size, config.constrained, config.user_ids)

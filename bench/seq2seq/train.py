@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bench.metrics import parse_metric, per_user_metrics
+from bench.metrics import better, parse_metric, per_user_metrics
 from bench.progress import bar, log
 from bench.protocol import Examples
 from bench.seq2seq.beam import beam_search
@@ -185,7 +185,7 @@ def train(model: Seq2SeqRecommender, trie: PrefixTrie, train_examples: Examples,
             state.history.append({"epoch": state.epoch, "step": state.step, "loss": float(np.mean(losses)),
                                   **{f"valid_{name}": float(values.mean()) for name, values in metrics.items()},
                                   "lr": optimizer.param_groups[0]["lr"], "minutes": round(state.elapsed / 60, 2)})
-            if score > state.best_score:
+            if better(selection_metric, score, state.best_score if state.best_epoch else None):
                 state.best_score, state.best_epoch, state.evals_without_gain = score, state.epoch, 0
                 best_weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
             else:

@@ -8,6 +8,7 @@ from bench import records
 from bench.cache import Cache
 from bench.errors import BenchError
 from bench.io import atomic_write_json
+from tests.conftest import REPO
 
 
 def minimal_record() -> dict:
@@ -187,3 +188,40 @@ def test_a_job_lock_is_held_by_one_runner_and_a_dead_owners_lock_is_taken_over(t
     assert fresh.acquire() and fresh.path.parent.is_dir()
     fresh.release()  # nothing was written: the folders it made are gone again
     assert not (tmp_path / "new").exists()
+
+
+def test_the_committed_schema_is_generated_from_the_record_types():
+    """Issue 14.4: the record's JSON Schema is written once, as dataclasses (bench.record_types)."""
+    from bench.record_types import schema_text
+
+    assert records.SCHEMA_PATH.read_text() == schema_text(), "run `python -m bench.record_types`"
+
+
+def test_record_types_schema_refuses_what_the_types_forbid():
+    import copy
+
+    good = json.loads(next(p for p in sorted((REPO / "results" / "runs" / "tiny").rglob("seed0.json"))
+                           if "tiger" in str(p)).read_text())
+    records.validate(good)
+    for path, value in [(("training", "precision"), "fp16"), (("training", "encoder_input"), "pixels"),
+                        (("suite", "budget"), "huge"), (("seeds", "extra"), 1), (("timing", "fit_s"), -1.0),
+                        (("training", "beam_size"), 0)]:
+        bad = copy.deepcopy(good)
+        bad[path[0]][path[1]] = value
+        with pytest.raises(BenchError, match="does not match the record schema"):
+            records.validate(bad)
+
+
+def test_decoding_setup_is_read_from_a_record():
+    from bench.record_types import DecodingSetup
+
+    assert DecodingSetup.from_training({"epochs": 3}) is None
+    setup = DecodingSetup.from_training({"epochs": 3, "encoder_input": "item_sum", "beam_size": 20, "steps": 9})
+    assert setup == DecodingSetup("item_sum", 20, True, "hashed")
+
+
+def test_higher_is_better_drives_the_comparison():
+    from bench import metrics
+
+    assert metrics.higher_is_better("ndcg@10") and metrics.better("recall@5", 0.2, 0.1)
+    assert metrics.better("ndcg@10", 0.0, None) and not metrics.better("ndcg@10", 0.1, 0.1)
