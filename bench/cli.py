@@ -18,7 +18,8 @@ EXAMPLES = {
   python -m bench run --suite amazon-beauty
   python -m bench run --suite amazon-beauty --recommenders popularity --seeds 0
   python -m bench run --suite tiny --budget smoke --set protocol.max_history=50 --dry-run
-  python -m bench run --suite amazon-beauty --dataset-path ~/data/my-shop""",
+  python -m bench run --suite amazon-beauty --dataset-path ~/data/my-shop
+  python -m bench run --suite amazon-beauty --scheduler tcp://10.0.0.5:8786   (jobs on a Dask cluster)""",
     "sweep": """examples:
   python -m bench sweep --suite amazon-beauty --tokenizer rqvae --recommender tiger --trials 20
   python -m bench sweep --suite amazon-beauty --recommender sasrec --trials 20 --budget cpu
@@ -89,6 +90,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--threads", type=int, help="CPU threads per job (default: all cores, divided among workers)")
     run.add_argument("--workers", type=int, default=1,
                      help="run independent jobs in N processes (CPU threads divided; one GPU each if several)")
+    run.add_argument("--scheduler", metavar="ADDRESS",
+                     help="run the jobs on a Dask cluster (tcp://HOST:PORT of `dask scheduler`)")
     run.add_argument("--dry-run", action="store_true", help="print the resolved config and the jobs, run nothing")
 
     sweep = command("sweep", "tune a (tokenizer, recommender) pair with Optuna on the suite's validation metric; "

@@ -39,6 +39,7 @@ class RunOptions:
     force: bool = False
     workers: int = 1
     threads: int | None = None  # per job; None: all cores, divided among the workers
+    scheduler: str | None = None  # a Dask scheduler's address: jobs run on its cluster (bench.cluster)
 
 
 @dataclass(frozen=True)
@@ -394,6 +395,10 @@ def run_suite(suite: Suite, options: RunOptions) -> list[Path]:
     if not options.force:
         _refuse_to_replace(jobs, resolved, budget, dataset, split, results_dir, key)
     log(f"suite {key}, budget {budget}, device {device}: {len(jobs)} job(s)")
+    if options.scheduler:
+        from bench.cluster import run_on_cluster
+
+        return run_on_cluster(options.scheduler, jobs, resolved, options, device, dataset, split, results_dir, _report)
     if options.workers > 1:
         return _run_parallel(jobs, resolved, options, device, dataset, split, results_dir, key)
     paths, spent, ran = [], 0.0, 0
@@ -424,11 +429,8 @@ def _refuse_to_replace(jobs, resolved: ResolvedSuite, budget, dataset, split, re
                          + "\n  pass --force to replace them, or --results-dir to write elsewhere")
 
 
-def _run_parallel(jobs, resolved: ResolvedSuite, options, device, dataset, split, results_dir, key) -> list[Path]:
-    """Shared stages first (every SID table, once, in this process), then the jobs in worker processes."""
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-
+def fit_shared_tables(jobs, resolved: ResolvedSuite, dataset, split, device) -> None:
+    """Every SID table the jobs need, once, in this process (cached), before the jobs fan out."""
     tables = {}
     for job in jobs:  # each distinct (tokenizer, its settings, seed) once, tuned settings included
         tok = resolved.system(job.tokenizer, job.recommender).tokenizer
@@ -437,6 +439,14 @@ def _run_parallel(jobs, resolved: ResolvedSuite, options, device, dataset, split
     for number, ((_, _, seed), tok) in enumerate(sorted(tables.items(), key=lambda kv: kv[0]), start=1):
         with stage(f"shared stage {number}/{len(tables)}: SID table {tok.entry} seed {seed}"):
             fit_table(tok.entry, tok.plugin, tok.config, seed, dataset, split, tok.features, device)
+
+
+def _run_parallel(jobs, resolved: ResolvedSuite, options, device, dataset, split, results_dir, key) -> list[Path]:
+    """Shared stages first (every SID table, once, in this process), then the jobs in worker processes."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    fit_shared_tables(jobs, resolved, dataset, split, device)
     workers = min(options.workers, len(jobs))
     threads = options.threads or max(1, (os.cpu_count() or 1) // workers)
     devices = _devices_for(workers, device)
