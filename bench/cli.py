@@ -51,7 +51,8 @@ EXAMPLES = {
     "perf": """examples:
   python -m bench perf data --dataset amazon-beauty
   python -m bench perf recommender                 (ours vs Hugging Face T5, on Beauty rkmeans SIDs)
-  python -m bench perf recommender --tokenizer random --batches 4 --users 64""",
+  python -m bench perf recommender --tokenizer random --batches 4 --users 64
+  python -m bench perf scale                       (cost of each stage at 10^4, 10^5, 10^6 items)""",
 }
 
 
@@ -133,12 +134,15 @@ def _parser() -> argparse.ArgumentParser:
                           help="whose tokenizer settings to use (default: cpu)")
 
     perf = command("perf", "measure speed and memory; writes a JSON report to results/perf/", "results")
-    perf.add_argument("what", choices=["data", "recommender"])
+    perf.add_argument("what", choices=["data", "recommender", "scale"])
+    perf.add_argument("--sizes", type=comma_list(int), default=(10_000, 100_000, 1_000_000),
+                      help="scale: catalogue sizes (default 10000,100000,1000000)")
     perf.add_argument("--dataset", default="amazon-beauty")
     perf.add_argument("--suite", default="amazon-beauty", help="recommender: the suite whose tokenizer gives SIDs")
     perf.add_argument("--tokenizer", default="rkmeans", help="recommender: tokenizer of the suite for the SIDs")
     perf.add_argument("--batches", type=int, default=12, help="recommender: timed training batches per system")
     perf.add_argument("--users", type=int, default=256, help="recommender: users decoded by our beam search")
+    perf.add_argument("--threads", type=int, help="scale: CPU threads per measurement (default 2)")
     return parser
 
 
@@ -234,9 +238,13 @@ def cmd_perf(args) -> int:
     from bench import perf
 
     report, out = perf.write_report(args.what, args.dataset, args.suite, args.tokenizer, args.batches, args.users,
-                                    args.results_dir)
-    print("\n".join(f"{key:45s} {value:,.3f}" if isinstance(value, float) else f"{key:45s} {value}"
-                    for key, value in report.items() if key != "provenance") + f"\nwrote {out}")
+                                    args.results_dir, tuple(args.sizes), args.threads or 2)
+    if args.what == "scale":
+        print("\n".join(f"{stage:22s} b = {result['exponent']:.2f}" for stage, result in report["stages"].items()))
+    else:
+        print("\n".join(f"{key:45s} {value:,.3f}" if isinstance(value, float) else f"{key:45s} {value}"
+                        for key, value in report.items() if key != "provenance"))
+    print(f"wrote {out}")
     return 0
 
 

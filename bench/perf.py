@@ -294,8 +294,9 @@ def flop_ceilings(report: dict, ours_decode, ours_users: int, hf_decode, hf_user
 
 
 def write_report(what: str, dataset_name: str, suite_name: str, tokenizer: str, n_batches: int, n_users: int,
-                 results_dir=None):
-    """Run `perf data` or `perf recommender` and write results/perf/<what>.json; returns (report, path).
+                 results_dir=None, sizes=(10_000, 100_000, 1_000_000), threads: int = 2):
+    """Run `perf data`, `perf recommender` or `perf scale` and write results/perf/<what>.json (and scale.png);
+    returns (report, path).
     The recommender benchmark trains on the SIDs `run` would give `<tokenizer>+tiger` at the cpu budget."""
     from pathlib import Path
 
@@ -305,8 +306,14 @@ def write_report(what: str, dataset_name: str, suite_name: str, tokenizer: str, 
     from bench.protocol import make_split
     from bench.provenance import provenance
 
+    out = Path(results_dir or default_results_dir()) / "perf" / f"{what}.json"
     if what == "data":
         report = {"benchmark": "data", "dataset": dataset_name, **run_data(dataset_name)}
+    elif what == "scale":
+        from bench import perf_scale, plots
+
+        report = {"benchmark": "scale", **perf_scale.run(sizes, threads=threads)}
+        plots.cost_against_size(report["stages"], out.with_suffix(".png"))
     else:
         from bench.sids import fit_table
         from bench.suites import load_suite, resolve, resolve_plugin
@@ -321,6 +328,5 @@ def write_report(what: str, dataset_name: str, suite_name: str, tokenizer: str, 
         report = {"benchmark": "recommender", "suite": suite.name, "tokenizer": tokenizer,
                   **run(split, fitted.table, n_batches=n_batches, n_users=n_users)}
     report["provenance"] = provenance("cpu")
-    out = Path(results_dir or default_results_dir()) / "perf" / f"{what}.json"
     atomic_write_json(out, report)
     return report, out

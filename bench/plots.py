@@ -58,3 +58,24 @@ def quality_against_collisions(points: list[tuple[str, float, float]], title: st
     axis.grid(alpha=0.3)
     atomic_write_bytes(path, _figure_bytes(figure))
     plt.close(figure)
+
+
+def cost_against_size(stages: dict, path: Path) -> None:
+    """`perf scale`: seconds against catalogue size per stage, log-log, with each fitted exponent."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(7, 4.5))
+    for stage, result in stages.items():
+        sizes = [run["n"] for run in result["runs"]]
+        seconds = [run["seconds"] for run in result["runs"]]
+        axis.loglog(sizes, seconds, "o-", label=f"{stage} (b = {result['exponent']:.2f})")
+    axis.set_xlabel("items in the catalogue")
+    axis.set_ylabel("seconds (beam search: per user)")
+    axis.set_title("Cost against catalogue size (time ∝ n^b)")
+    axis.grid(which="both", alpha=0.3)
+    axis.legend(fontsize=8)
+    atomic_write_bytes(path, _figure_bytes(figure))
+    plt.close(figure)
