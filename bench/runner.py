@@ -106,15 +106,13 @@ def describe_plan(suite: Suite, options: RunOptions) -> str:
 
 def check_settings(jobs: list[Job], resolved: ResolvedSuite) -> None:
     """Each job's recommender settings against the protocol (e.g. a beam narrower than K), before any work."""
-    seen = set()
-    for job in jobs:
+    for system in dict.fromkeys(job.system for job in jobs):  # tuned files may give systems other settings
+        job = next(j for j in jobs if j.system == system)
         rec = resolved.system(job.tokenizer, job.recommender).recommender
-        if job.recommender not in seen:
-            seen.add(job.recommender)
-            try:
-                rec.cls.check_settings(rec.config, resolved.suite.protocol.cutoffs)
-            except ConfigError as err:
-                raise ConfigError(f"recommender '{job.recommender}': {err}") from None
+        try:
+            rec.cls.check_settings(rec.config, resolved.suite.protocol.cutoffs)
+        except ConfigError as err:
+            raise ConfigError(f"recommender '{job.recommender}' ({system}): {err}") from None
 
 
 def _cutoff_message(suite: Suite, dataset: Dataset) -> str:  # a top-K longer than the catalogue has no meaning
