@@ -222,6 +222,31 @@ def _memorisation_table(split, systems: dict[str, list[dict]], order: list[str],
                      disable_numparse=True), ""]
 
 
+def _id_level_table(systems: dict[str, list[dict]], order: list[str], names: list[str]) -> list[str]:
+    """Item level (the headline) beside ID level, where a generated ID shared by colliding twins counts as a
+    hit for each of them (how many papers' evaluators count), and the inflation that counting gives."""
+    k = max(parse_metric(m)[1] for m in names)
+    rows = []
+    for system in order:
+        recs = systems[system]
+        if not all(r["metrics"].get("test_id_level") for r in recs):
+            continue
+        row = [system]
+        for kind in ("recall", "ndcg"):
+            item = float(np.mean([r["metrics"]["test"][f"{kind}@{k}"] for r in recs]))
+            by_id = float(np.mean([r["metrics"]["test_id_level"][f"{kind}@{k}"] for r in recs]))
+            row += [f"{item:.4f}", f"{by_id:.4f}", f"{by_id / item - 1:+.1%}" if item else "—"]
+        rows.append(row)
+    if not rows:
+        return []
+    r, n = short_name(f"recall@{k}"), short_name(f"ndcg@{k}")
+    return ["Item level (headline: a hit is the target item) against ID level (a hit is any item whose semantic "
+            "ID, the codes before disambiguation, is the target's, so a colliding twin counts, as evaluators "
+            "that compare generated IDs count it):", "",
+            tabulate(rows, headers=["system", f"{r} item", f"{r} ID", "inflation", f"{n} item", f"{n} ID",
+                                    "inflation"], tablefmt="github", disable_numparse=True), ""]
+
+
 def _cell(values: list[float]) -> str:
     if len(values) == 1:
         return f"{values[0]:.4f}"
@@ -324,6 +349,7 @@ def build_tables(suite: Suite, results: Path, data_files: dict | None, figures: 
                    "code that ran.", ""]
             dirty = False
         md += _figures(suite_name, budget, systems, means, figures, headline)
+        md += _id_level_table(systems, order, names)
         md += _memorisation_table(split, systems, order, names)
         tokenizers = _tokenizer_table(systems)
         if tokenizers:

@@ -157,6 +157,8 @@ class Metrics:
 
     valid: dict[str, float] = field(metadata={"schema": {"minProperties": 1, **METRIC_NAME}})
     test: dict[str, float] = field(default_factory=dict, metadata={"schema": {"minProperties": 1, **METRIC_NAME}})
+    # generative systems: test metrics at ID level (a colliding twin counts), as papers' evaluators count
+    test_id_level: dict[str, float] = field(default_factory=dict, metadata={"schema": METRIC_NAME})
 
 
 @dataclass

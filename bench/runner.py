@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +16,7 @@ from bench.data import Dataset, load_dataset
 from bench.device import resolve_budget, resolve_device, seed_everything
 from bench.errors import BenchError, ConfigError, did_you_mean
 from bench.io import check_writable, remove_orphan_temps
-from bench.metrics import check_ranked, mean_metrics, per_user_metrics
+from bench.metrics import check_ranked, id_level_metrics, mean_metrics, per_user_metrics
 from bench.paths import cache_dir
 from bench.paths import results_dir as default_results_dir
 from bench.progress import format_duration, log, stage
@@ -203,6 +203,7 @@ class Outcome:
     test: dict[str, np.ndarray]
     fidelity: dict | None
     seconds: dict[str, float]
+    test_id_level: dict[str, np.ndarray] = field(default_factory=dict)  # generative systems: twins count
 
 
 def plan_job(job: Job, system: ResolvedSystem, budget: str, dataset: Dataset, split: Split, results_dir: Path,
@@ -254,12 +255,14 @@ def execute(job_plan: JobPlan, device: str, dataset: Dataset, split: Split, on_e
     info = model.fit(split.for_fit(), sids, job.seed)
     seconds = {"fit_s": time.perf_counter() - start}
     valid, seconds["valid_s"], _, call_info = _evaluate(model, split, "valid")
-    test, seconds["test_s"], fidelity = {}, 0.0, None
+    test, seconds["test_s"], fidelity, id_level = {}, 0.0, None, {}
     if evaluate_test:  # the record keeps what the test call reported (a trial's: validation's)
         test, seconds["test_s"], test_ranked, call_info = _evaluate(model, split, "test")
         fidelity = beam_fidelity(model, split, test_ranked)
+        if sids is not None:
+            id_level = id_level_metrics(test_ranked, split.test.targets, sids.semantic_groups(), split.config.cutoffs)
     report = {**call_info, **report_dict(model.report())}
-    return Outcome(tokenizer_info, info, report, valid, test, fidelity, seconds)
+    return Outcome(tokenizer_info, info, report, valid, test, fidelity, seconds, id_level)
 
 
 def build_record(job_plan: JobPlan, outcome: Outcome, key: str, device: str) -> dict:
@@ -281,7 +284,8 @@ def build_record(job_plan: JobPlan, outcome: Outcome, key: str, device: str) -> 
         "timing": {"tokenizer_fit_s": outcome.tokenizer_info["fit_s"] if outcome.tokenizer_info else 0.0,
                    "fit_s": round(fit_s, 3), "valid_s": round(valid_s, 3), "test_s": round(test_s, 3),
                    "total_s": round(fit_s + valid_s + test_s, 3)},
-        "metrics": {"valid": mean_metrics(outcome.valid), **({"test": mean_metrics(outcome.test)} if outcome.test else {})},
+        "metrics": {"valid": mean_metrics(outcome.valid), **({"test": mean_metrics(outcome.test)} if outcome.test else {}),
+                    **({"test_id_level": mean_metrics(outcome.test_id_level)} if outcome.test_id_level else {})},
         "beam_fidelity": outcome.fidelity,
         "per_user": {"users": job_plan.protocol_info["evaluated_users"]},
         "provenance": provenance(device),
@@ -315,6 +319,7 @@ def run_job(job: Job, system: ResolvedSystem, budget: str, device: str, dataset:
         per_user = {"users": split.test.users.astype(np.int32)}
         per_user.update({f"valid.{name}": values for name, values in outcome.valid.items()})
         per_user.update({f"test.{name}": values for name, values in outcome.test.items()})
+        per_user.update({f"test_id_level.{name}": values for name, values in outcome.test_id_level.items()})
         records.write_run(job_plan.path, record, per_user)
         shutil.rmtree(cache_dir() / "work" / job_plan.run_id, ignore_errors=True)  # checkpoints matter until the record exists
         return job_plan.path, record

@@ -189,6 +189,10 @@ class SIDTable:
             return np.where(self.codes > self.end_code, self.end_code, self.codes) if self.dedup else self.codes
         return self.codes[:, :-1] if self.dedup else self.codes
 
+    def semantic_groups(self) -> np.ndarray:
+        """[n_items] the index of each item's semantic ID: colliding items (twins) share one."""
+        return np.unique(self.semantic_codes(), axis=0, return_inverse=True)[1].reshape(-1)
+
     @property
     def has_user_ids(self) -> bool:
         return self.user_codes is not None

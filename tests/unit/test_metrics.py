@@ -45,3 +45,17 @@ def test_target_ranks_and_padding():
 def test_bad_recommender_output_is_rejected(ranked, message):
     with pytest.raises(BenchError, match=message):
         check_ranked(ranked, 1, 10, 3)
+
+
+def test_id_level_counts_a_colliding_twin_as_a_hit():
+    """Items 0 and 1 share a semantic ID (twins); item 2 has its own."""
+    from bench.metrics import id_level_metrics
+
+    groups = np.array([0, 0, 1])
+    ranked = np.array([[1, 2], [2, 1], [2, -1]])
+    targets = np.array([0, 0, 0])
+    item = per_user_metrics(ranked, targets, (1, 2))
+    by_id = id_level_metrics(ranked, targets, groups, (1, 2))
+    assert item["recall@2"].tolist() == [0, 0, 0]
+    assert by_id["recall@1"].tolist() == [1, 0, 0] and by_id["recall@2"].tolist() == [1, 1, 0]
+    assert by_id["ndcg@2"][1] == np.float32(1 / np.log2(3))
