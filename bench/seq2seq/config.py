@@ -53,7 +53,9 @@ class TrainConfig:
     max_epochs: int = 1000
     eval_every_epochs: int = 1
     eval_users: int = 0  # validation users for early stopping (0: all); a fixed random subset otherwise
-    patience: int = 10  # evaluations without improvement before stopping
+    # evaluations without improvement before stopping; 0: never stop early (every run trains the whole step
+    # budget and validation only picks the epoch, as an annealed schedule needs its last steps)
+    patience: int = 10
     beam_size: int = 20
     eval_batch_size: int = 256
     grad_clip: float = 1.0
@@ -66,6 +68,8 @@ class TrainConfig:
     precision: Literal["auto", "fp32", "bf16"] = "auto"  # auto: bf16 autocast on CUDA and on CPUs with native bf16; fp32 otherwise
 
     def __post_init__(self):
+        if self.patience < 0:
+            raise ConfigError(f"train.patience must be 0 (never stop early) or more, got {self.patience}")
         if self.beam_size < 1:
             raise ConfigError(f"train.beam_size must be at least 1, got {self.beam_size}")
         if not self.ranking_temperature > 0:

@@ -161,7 +161,7 @@ def train(model: Seq2SeqRecommender, trie: PrefixTrie, train_examples: Examples,
     def out_of_budget() -> bool:
         return state.step >= config.max_steps or state.epoch >= config.max_epochs
 
-    while not out_of_budget() and state.evals_without_gain < config.patience:
+    while not out_of_budget() and (config.patience == 0 or state.evals_without_gain < config.patience):
         model.train()
         batches = length_batches(train_examples.lengths, config.batch_size, rng)
         losses = []

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from bench.errors import ConfigError
 from bench.protocol import Examples
 from bench.quantize.collisions import disambiguate, terminate
 from bench.seq2seq.beam import beam_search, score_all_items
@@ -273,3 +274,21 @@ def test_ranking_temperature_divides_the_logits_of_every_level():
     assert torch.equal(plain, model.loss(users, history, lengths, targets, temperature=1.0))
     with pytest.raises(ConfigError):
         TrainConfig(ranking_temperature=0.0)
+
+
+def test_patience_zero_trains_the_whole_budget_and_keeps_the_best_epoch():
+    """With lr 0 nothing improves after epoch 1: patience 1 stops at epoch 2, patience 0 never stops early."""
+    table = random_table()
+    examples = toy_examples(n_items=table.n_items)
+    shape = ModelShape(encoder_layers=1, decoder_layers=1, d_model=32, heads=2, d_kv=16, d_ff=64, dropout=0.0)
+    epochs = {}
+    for patience in (1, 0):
+        torch.manual_seed(0)
+        model = Seq2SeqRecommender(SIDVocab(table, user_buckets=8), shape, "item_sum")
+        config = TrainConfig(batch_size=64, lr=0.0, warmup_steps=1, max_epochs=4, beam_size=5, patience=patience)
+        state = train(model, PrefixTrie(table.codes, table.vocab_sizes), examples, examples, config, seed=0,
+                      device="cpu")
+        epochs[patience] = (state.epoch, state.best_epoch)
+    assert epochs == {1: (2, 1), 0: (4, 1)}
+    with pytest.raises(ConfigError, match="patience"):
+        TrainConfig(patience=-1)
