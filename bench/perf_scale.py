@@ -2,7 +2,7 @@
 
 Items are random unit vectors of the suite's text dimension (384); user histories for decoding are drawn from
 a Zipf law over the items. Each (stage, size) runs in a fresh process, so its peak memory (ru_maxrss, less the
-interpreter with its imports) is its own. Stages: residual k-means (3 x 256), one RQ-VAE epoch (its k-means
+interpreter with its imports) is its own: the stage and the building of its input (embeddings, codes). Stages: residual k-means (3 x 256), one RQ-VAE epoch (its k-means
 initialisation included), the collision step, SID diagnostics, vocabulary + prefix trie, and constrained beam
 search (beam 20, top 10, the `cpu` budget's model shape, untrained weights: cost does not depend on them).
 The growth exponent b of time ∝ n^b is a least-squares fit over the sizes, per stage.
