@@ -22,12 +22,18 @@ from bench.progress import log
 
 
 def _cluster_job(job, suite, budget: str, device: str, dataset_path: str | None, results_dir: Path, force: bool,
-                 threads: int, environment: dict, plugin_files: list[str]):
-    """One job on a worker: the client's cache folder, git state and one-off plugins, then the local path."""
+                 threads: int | None, slots: dict, environment: dict, plugin_files: list[str]):
+    """One job on a worker: the client's cache folder, git state and one-off plugins, then the local path.
+    Threads: --threads, or this machine's cores divided by the task slots the cluster has on it."""
     import torch
+    from distributed import get_worker
 
     from bench import provenance
     from bench.runner import _worker_job
+
+    if not threads:
+        host = get_worker().address.split("://")[-1].rsplit(":", 1)[0]
+        threads = max(1, (os.cpu_count() or 1) // slots.get(host, 1))
 
     os.environ.update(environment)
     provenance.git_state.cache_clear()  # a long-lived worker serves runs of other checkouts too
@@ -38,18 +44,15 @@ def _cluster_job(job, suite, budget: str, device: str, dataset_path: str | None,
     return _worker_job(job, suite, budget, device, dataset_path, results_dir, force, threads)
 
 
-def _threads_per_job(client, requested: int | None) -> int:
-    """--threads, or the cores of the busiest host divided by the task slots the cluster has there."""
-    if requested:
-        return requested
+def _slots_per_host(client) -> dict:
+    """{host: task slots (worker threads) the cluster has there}."""
     workers = client.scheduler_info()["workers"].values()
     if not workers:
         raise BenchError("the Dask cluster has no workers: start some with `dask worker SCHEDULER_ADDRESS`")
     slots = Counter()
     for worker in workers:
         slots[worker["host"]] += worker["nthreads"]
-    cores = os.cpu_count() or 1
-    return max(1, cores // max(slots.values()))
+    return dict(slots)
 
 
 def run_on_cluster(address: str, jobs, resolved, options, device: str, dataset, split, results_dir: Path,
@@ -69,11 +72,13 @@ def run_on_cluster(address: str, jobs, resolved, options, device: str, dataset, 
     except OSError as err:
         raise BenchError(f"no Dask scheduler answers at {address} ({err}); start one with `dask scheduler`") from None
     with client:
-        threads = _threads_per_job(client, options.threads)
+        slots = _slots_per_host(client)
+        shown = f"{options.threads} thread(s)" if options.threads else "its machine's cores over its task slots"
         log(f"{len(jobs)} job(s) on the Dask cluster at {address} ({len(client.scheduler_info()['workers'])} "
-            f"workers), {threads} thread(s) per job")
+            f"workers), {shown} per job")
         futures = [client.submit(_cluster_job, job, resolved.suite, resolved.budget, device, options.dataset_path,
-                                 Path(results_dir).resolve(), options.force, threads, environment, plugin_files,
+                                 Path(results_dir).resolve(), options.force, options.threads, slots, environment,
+                                 plugin_files,
                                  key=f"{job.system}-seed{job.seed}-{time.time_ns()}", pure=False)
                    for job in jobs]
         paths, done, start = [], 0, time.perf_counter()
