@@ -61,7 +61,7 @@ def run_on_cluster(address: str, jobs, resolved, options, device: str, dataset, 
     each as it finishes."""
     from distributed import Client, as_completed
 
-    from bench.runner import fit_shared_tables
+    from bench.runner import collect, fit_shared_tables
 
     fit_shared_tables(jobs, resolved, dataset, split, device)
     environment = {key: value for key, value in os.environ.items() if key.startswith("SID_BENCH_")}
@@ -81,11 +81,4 @@ def run_on_cluster(address: str, jobs, resolved, options, device: str, dataset, 
                                  plugin_files,
                                  key=f"{job.system}-seed{job.seed}-{time.time_ns()}", pure=False)
                    for job in jobs]
-        paths, done, start = [], 0, time.perf_counter()
-        for future in as_completed(futures):
-            job, path, record = future.result()
-            paths.append(path)
-            done += 1
-            elapsed = time.perf_counter() - start
-            report(done, len(jobs), job, record, elapsed / done * (len(jobs) - done))
-    return sorted(paths)
+        return collect(as_completed(futures), len(jobs), report)

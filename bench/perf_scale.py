@@ -113,14 +113,30 @@ def _measure(stage: str, n: int, threads: int, queue) -> None:
                 for rows in np.array_split(np.arange(BEAM_USERS), BEAM_USERS // 128):
                     beam_search(model, trie, users[rows], torch.as_tensor(history[rows]),
                                 torch.as_tensor(lengths[rows]), beam=BEAM, k=K)
-            seconds = time.perf_counter() - start
-            extra.update(users_per_s=round(BEAM_USERS / seconds, 1), precision="bf16" if bf16 else "fp32")
-            queue.put({"seconds": seconds / BEAM_USERS, **extra,
-                       "peak_mb": (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - baseline) / 1024})
-            return
+            extra["precision"] = "bf16" if bf16 else "fp32"
     seconds = time.perf_counter() - start
+    if stage == "beam search per user":
+        extra["users_per_s"] = round(BEAM_USERS / seconds, 1)
+        seconds /= BEAM_USERS
     queue.put({"seconds": seconds, **extra,
                "peak_mb": (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - baseline) / 1024})
+
+
+def _result(queue, process, stage: str, n: int) -> dict:
+    """The measurement, or a clear error when the process died without one (killed for memory, say)."""
+    import queue as queues
+
+    from bench.errors import BenchError
+
+    while True:
+        try:
+            result = queue.get(timeout=5)
+            process.join()
+            return result
+        except queues.Empty:
+            if not process.is_alive():
+                raise BenchError(f"perf scale: measuring {stage} at {n:,} items ended without a result (exit code "
+                                 f"{process.exitcode}; killed for memory?)") from None
 
 
 def exponent(sizes, seconds) -> float:
@@ -137,8 +153,7 @@ def run(sizes=(10_000, 100_000, 1_000_000), stages=STAGES, threads: int = 2, log
             queue = context.Queue()
             process = context.Process(target=_measure, args=(stage, n, threads, queue))
             process.start()
-            result = queue.get()
-            process.join()
+            result = _result(queue, process, stage, n)
             rows.append({"n": n, **{k: (round(v, 6) if isinstance(v, float) else v) for k, v in result.items()}})
             log(f"{stage:22s} n={n:>9,}: {result['seconds']:.4g} s, peak {result['peak_mb']:.0f} MB")
         b = exponent([r["n"] for r in rows], [r["seconds"] for r in rows])

@@ -90,7 +90,7 @@ def fit(trainer, train_data, valid_data, *, epochs: int, stopping_step: int, che
     model, optimizer = trainer.model, trainer.optimizer
     bigger = trainer.valid_metric_bigger
     sign = 1.0 if bigger else -1.0
-    progress = Progress(best_score=float("-inf"))
+    progress = Progress()
     best_weights = copy.deepcopy(model.state_dict())
     saved = _load(Path(checkpoint), config_key, trainer.device)
     if saved is not None:

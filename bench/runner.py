@@ -456,16 +456,20 @@ def _run_parallel(jobs, resolved: ResolvedSuite, options, device, dataset, split
     log(f"{len(jobs)} job(s) on {workers} worker processes, {threads} thread(s) each")
     context = multiprocessing.get_context("spawn")  # no fork of a process that may hold CUDA or OpenMP state
     plugin_files = [str(p) for p in registry.loaded_plugin_files()]
-    paths, done, start = [], 0, time.perf_counter()
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_init,
                              initargs=(plugin_files, threads)) as pool:
         futures = [pool.submit(_worker_job, job, resolved.suite, resolved.budget, devices[i % workers],
                                options.dataset_path, results_dir, options.force, threads)
                    for i, job in enumerate(jobs)]
-        for future in as_completed(futures):
-            job, path, record = future.result()
-            paths.append(path)
-            done += 1
-            elapsed = time.perf_counter() - start
-            _report(done, len(jobs), job, record, elapsed / done * (len(jobs) - done))
+        return collect(as_completed(futures), len(jobs), _report)
+
+
+def collect(finished, total: int, report) -> list[Path]:
+    """The record paths of jobs as their futures finish (local processes or a Dask cluster), each reported
+    with the time left at the mean pace so far."""
+    paths, start = [], time.perf_counter()
+    for done, future in enumerate(finished, start=1):
+        job, path, record = future.result()
+        paths.append(path)
+        report(done, total, job, record, (time.perf_counter() - start) / done * (total - done))
     return sorted(paths)
