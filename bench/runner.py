@@ -327,13 +327,24 @@ def run_job(job: Job, system: ResolvedSystem, budget: str, device: str, dataset:
         lock.release()
 
 
-def _worker_init(plugin_files: list[str], threads: int) -> None:
-    """A worker process: its share of the CPU threads, and the one-off plugins the parent loaded."""
+def _worker_init(plugin_files: list[str], threads: int, parent: int) -> None:
+    """A worker process: its share of the CPU threads, the one-off plugins the parent loaded, and a watch on
+    the parent: a runner killed by a signal (SIGTERM, SIGKILL) runs no cleanup, and its workers would
+    train on unseen. A worker ends within a second of its parent; its job resumes from its checkpoint."""
+    import threading
+
     import torch
 
     torch.set_num_threads(threads)
     for path in plugin_files:
         registry.load_plugin_file(path)
+    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True, name="parent-watch").start()
+
+
+def _exit_with_parent(parent: int, every_s: float = 1.0) -> None:
+    while os.getppid() == parent:
+        time.sleep(every_s)
+    os._exit(1)  # orphaned: re-parented to init (or a subreaper)
 
 
 def _worker_job(job: Job, suite: Suite, budget: str, device: str, dataset_path: str | None, results_dir: Path,
@@ -457,7 +468,7 @@ def _run_parallel(jobs, resolved: ResolvedSuite, options, device, dataset, split
     context = multiprocessing.get_context("spawn")  # no fork of a process that may hold CUDA or OpenMP state
     plugin_files = [str(p) for p in registry.loaded_plugin_files()]
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_init,
-                             initargs=(plugin_files, threads)) as pool:
+                             initargs=(plugin_files, threads, os.getpid())) as pool:
         futures = [pool.submit(_worker_job, job, resolved.suite, resolved.budget, devices[i % workers],
                                options.dataset_path, results_dir, options.force, threads)
                    for i, job in enumerate(jobs)]
