@@ -112,3 +112,25 @@ def test_other_settings_are_left_out_and_a_dirty_tree_is_marked(tmp_path):
     assert [(p.parent.name, p.name) for p, _ in excluded] == [("better", "seed1.json")]
     assert "settings differ from the suite's current ones (top)" in excluded[0][1]
     assert "| base † " in markdown and "uncommitted changes" in markdown
+
+
+def test_time_by_stage_counts_each_shared_stage_once():
+    from bench.leaderboard import time_by_stage
+
+    def record(tokenizer, seed, fit, plugin="tiger", text_hash="t1"):
+        timing = {"fit_s": fit, "valid_s": 1.0, "test_s": 2.0, "total_s": fit + 3.0}
+        tok = None if tokenizer is None else {
+            "name": tokenizer, "seed": seed, "fit_s": 100.0,
+            "features": {"text_embeddings": {"hash": text_hash, "seconds": 0.1, "embed_seconds": 50.0}}}
+        return {"timing": timing, "tokenizer": tok, "recommender": {"plugin": plugin}, "beam_fidelity": {"seconds": 4.0}}
+
+    systems = {"rqvae+tiger": [record("rqvae", 0, 1000.0), record("rqvae", 1, 1000.0)],
+               "rqvae+tiger-sid-tokens": [record("rqvae", 0, 3000.0)],  # the same table as the first record
+               "title+tiger": [record("title", 0, 500.0, text_hash="t2")],
+               "sasrec": [{**record(None, 0, 700.0, plugin="recbole"), "beam_fidelity": None}]}
+    stages = time_by_stage(systems)
+    assert stages["SID fits"] == 300.0  # rqvae seeds 0 and 1, title seed 0
+    assert stages["text embeddings"] == 100.0  # two distinct embeddings, 50 s each
+    assert stages["generative training"] == 5500.0
+    assert stages["generative evaluation"] == 4 * 7.0
+    assert stages["RecBole training"] == 700.0 and stages["RecBole evaluation"] == 3.0
