@@ -295,7 +295,7 @@ def flop_ceilings(report: dict, ours_decode, ours_users: int, hf_decode, hf_user
 
 def write_report(what: str, dataset_name: str, suite_name: str, tokenizer: str, n_batches: int, n_users: int,
                  results_dir=None, sizes=(10_000, 100_000, 1_000_000), threads: int = 2):
-    """Run `perf data`, `perf recommender` or `perf scale` and write results/perf/<what>.json (and scale.png);
+    """Run `perf data`, `perf recommender`, `perf decode` or `perf scale` and write results/perf/<what>.json (and scale.png);
     returns (report, path).
     The recommender benchmark trains on the SIDs `run` would give `<tokenizer>+tiger` at the cpu budget."""
     from pathlib import Path
@@ -325,8 +325,13 @@ def write_report(what: str, dataset_name: str, suite_name: str, tokenizer: str, 
         system = systems.get(f"{tokenizer}+tiger")
         table = system.tokenizer if system else resolve_plugin(suite, "tokenizers", tokenizer, "cpu")
         fitted = fit_table(tokenizer, table.plugin, table.config, 0, dataset, split, table.features)
-        report = {"benchmark": "recommender", "suite": suite.name, "tokenizer": tokenizer,
-                  **run(split, fitted.table, n_batches=n_batches, n_users=n_users)}
+        report = {"benchmark": what, "suite": suite.name, "tokenizer": tokenizer}
+        if what == "decode":
+            from bench import perf_decode
+
+            report.update(perf_decode.run(split, fitted.table, n_users=n_users or 1024, threads=threads))
+        else:
+            report.update(run(split, fitted.table, n_batches=n_batches, n_users=n_users or 256))
     report["provenance"] = provenance("cpu")
     atomic_write_json(out, report)
     return report, out

@@ -157,7 +157,7 @@ class FeedForward(nn.Module):
         self.drop = Dropout(shape.dropout)
 
     def forward(self, x):
-        return self.wo(self.drop(F.relu(self.wi(x))))
+        return self.wo(self.drop(F.relu(self.wi(x), inplace=True)))  # in place: one [N, d_ff] pass fewer
 
 
 class EncoderLayer(nn.Module):
@@ -208,7 +208,7 @@ class DecodeState:
     def __init__(self, model: "Seq2SeqRecommender", memory, memory_mask, slots: int):
         users = memory.shape[0]
         self.memory_mask = memory_mask
-        self.memory_kv = [layer.cross_attn.keys_values(memory) for layer in model.decoder]
+        self.memory_kv = model.cross_keys_values(memory)
         self.keys: list = [None] * len(model.decoder)
         self.values: list = [None] * len(model.decoder)
         self.ancestors = torch.zeros(users, 1, slots, dtype=torch.bool, device=memory.device)
@@ -309,6 +309,11 @@ class Seq2SeqRecommender(nn.Module):
         for layer in self.decoder:
             x = layer(x, mask, memory, memory_mask)
         return self.drop(self.decoder_norm(x)) * self.output_scale
+
+    def cross_keys_values(self, memory) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Every decoder layer's cross-attention keys and values of the encoder memory, computed once per
+        decoding; contiguous, or each step's attention would copy the transposed views again."""
+        return [tuple(t.contiguous() for t in layer.cross_attn.keys_values(memory)) for layer in self.decoder]
 
     def decode_next(self, tokens: torch.Tensor, position: int, state: DecodeState) -> torch.Tensor:
         """Hidden states [users x beams, d] of decoder position `position`, whose input tokens are `tokens`

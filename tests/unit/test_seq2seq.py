@@ -292,3 +292,26 @@ def test_patience_zero_trains_the_whole_budget_and_keeps_the_best_epoch():
     assert epochs == {1: (2, 1), 0: (4, 1)}
     with pytest.raises(ConfigError, match="patience"):
         TrainConfig(patience=-1)
+
+
+def test_decoding_spends_no_flops_where_no_beam_is():
+    """`perf decode`'s FLOP split: step 0 decodes one beam per user, the later steps W each, and the output
+    heads score only the codes of each step's own level."""
+    from bench.perf_decode import flops_by_stage
+
+    table = disambiguate(np.random.default_rng(0).integers(0, 8, (300, 3)), (8, 8, 8))
+    vocab, trie = SIDVocab(table, user_buckets=10), PrefixTrie(table.codes, table.vocab_sizes)
+    model = Seq2SeqRecommender(vocab, SMALL, "item_sum").eval()
+    users, history, lengths = histories(6, len(table.codes))
+    width = 5
+    flops = flops_by_stage(model, lambda: beam_search(model, trie, users, history, lengths, beam=width, k=3))
+    d, ff = SMALL.d_model, SMALL.d_ff
+    per_position = 2 * SMALL.decoder_layers * (4 * d * d + 2 * d * d + 2 * d * ff)  # self q/k/v/o, cross q/o, MLP
+    assert per_position * len(users) <= flops["decoder step 0"] < 1.2 * per_position * len(users)
+    for level in (1, 2):
+        assert width * per_position * len(users) <= flops[f"decoder step {level}"] < 1.2 * width * per_position * len(users)
+    logits = 2 * d * (vocab.level_sizes[0] + width * sum(vocab.level_sizes[1:])) * len(users)
+    assert flops["output heads"] == logits
+    memory_tokens = 1 + int(lengths.max())  # item_sum: the user's vector, then one per history item
+    assert flops["cross-attention keys/values"] == 2 * SMALL.decoder_layers * 2 * d * d * memory_tokens * len(users)
+    assert "decode_next" not in vars(model)  # the counting wrappers are gone
