@@ -42,9 +42,10 @@ def _plugin_under_check(kind: str, name: str, overrides: dict | None):
 
 
 def _search_space_check(cls, config) -> tuple[str, bool, str]:
-    unknown = [key for key in cls.search_space if not _resolves(config, key)]
+    space = cls.search_space_for(config)
+    unknown = [key for key in space if not _resolves(config, key)]
     return ("search_space keys are settings", not unknown,
-            f"unknown: {unknown}" if unknown else f"{len(cls.search_space)} key(s)")
+            f"unknown: {unknown}" if unknown else f"{len(space)} key(s)")
 
 
 def check_tokenizer(name: str, overrides: dict | None = None, cache: Cache | None = None) -> list[tuple[str, bool, str]]:

@@ -72,6 +72,20 @@ class Recommender:
         pass
 
     @classmethod
+    def search_space_for(cls, config: "Recommender.Config") -> dict[str, tuple]:
+        """What `sweep` tunes for this config: `search_space`, unless what can be tuned depends on the
+        config (a RecBole model's own dropout names, say)."""
+        return cls.search_space
+
+    @classmethod
+    def settings_in_effect(cls, config: "Recommender.Config") -> dict:
+        """The config as a dict, with any settings it leaves to a library's defaults filled in: where a
+        sweep's first trial (the suite's own setting) reads its values."""
+        from bench.config import to_dict
+
+        return to_dict(config)
+
+    @classmethod
     def check_settings(cls, config: "Recommender.Config", cutoffs: tuple[int, ...]) -> None:
         """Raise ConfigError when these settings cannot serve the protocol's cutoffs (e.g. a beam narrower than
         the largest K). The runner calls it for every job before any work, `--dry-run` included."""

@@ -82,6 +82,7 @@ def summary(study) -> str:
 def search_space(target: SweepTarget) -> dict[str, tuple]:
     """{'recommender.train.lr': ('log', lo, hi), 'tokenizer.train.beta': ('float', lo, hi), ...}"""
     space = {}
+    system = resolve_system(target.suite, target.budget, target.tokenizer, target.recommender, use_tuned=False)
     parts = [("recommender", "recommenders", target.recommender)]
     if target.tokenizer:
         parts.append(("tokenizer", "tokenizers", target.tokenizer))
@@ -89,7 +90,8 @@ def search_space(target: SweepTarget) -> dict[str, tuple]:
         if prefix not in target.tune:
             continue
         cls = registry.get(kind, target.suite.plugin_name(kind, name))
-        for key, spec in cls.search_space.items():
+        config = getattr(system, prefix).config
+        for key, spec in cls.search_space_for(config).items():
             if not (isinstance(spec, tuple) and spec and spec[0] in KINDS):
                 raise ConfigError(f"{kind} '{name}': search_space['{key}'] must be (kind, ...) with kind in {KINDS}")
             space[f"{prefix}.{key}"] = spec
@@ -103,7 +105,7 @@ def current_values(target: SweepTarget, space: dict[str, tuple]) -> dict:
     """The suite's own settings for every tuned key: a study's first trial, so the sweep can only improve on
     what the suite already uses."""
     system = resolve_system(target.suite, target.budget, target.tokenizer, target.recommender, use_tuned=False)
-    configs = {"recommender": to_dict(system.recommender.config)}
+    configs = {"recommender": system.recommender.cls.settings_in_effect(system.recommender.config)}
     if system.tokenizer is not None:
         configs["tokenizer"] = to_dict(system.tokenizer.config)
     values = {}

@@ -257,6 +257,11 @@ class ItemTokenizer:
     class Config:
         pass
 
+    @classmethod
+    def search_space_for(cls, config: "ItemTokenizer.Config") -> dict[str, tuple]:
+        """What `sweep` tunes for this config (as for recommenders): `search_space` by default."""
+        return cls.search_space
+
     def __init__(self, config: ItemTokenizer.Config, device: str = "cpu"):
         self.config = config
         self.device = device

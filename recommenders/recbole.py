@@ -16,10 +16,44 @@ import numpy as np
 from bench.recommender import FitInfo, Recommender, register_recommender
 
 
+# What a sweep tunes besides the learning rate, in each model's own RecBole names. The input length is the
+# suite's protocol (max_history), the same for every system, so it is not tuned per model.
+MODEL_SPACES = {
+    "SASRec": {"params.hidden_size": ("choice", [64, 128, 256]),
+               "params.hidden_dropout_prob": ("float", 0.1, 0.6), "params.attn_dropout_prob": ("float", 0.1, 0.6)},
+    "BERT4Rec": {"params.hidden_size": ("choice", [64, 128, 256]),
+                 "params.hidden_dropout_prob": ("float", 0.1, 0.6), "params.attn_dropout_prob": ("float", 0.1, 0.6)},
+    "GRU4Rec": {"params.hidden_size": ("choice", [64, 128, 256]), "params.dropout_prob": ("float", 0.0, 0.6)},
+}
+
+
+def recbole_model_defaults(model: str) -> dict:
+    """RecBole's own defaults for a model (its properties/model/MODEL.yaml), read without importing RecBole."""
+    import importlib.util
+
+    import yaml
+
+    spec = importlib.util.find_spec("recbole")
+    path = Path(spec.submodule_search_locations[0]) / "properties" / "model" / f"{model}.yaml"
+    return (yaml.safe_load(path.read_text()) or {}) if path.exists() else {}
+
+
 @register_recommender("recbole")
 class RecBoleSequential(Recommender):
-    search_space = {"learning_rate": ("log", 1e-4, 1e-2), "params.hidden_size": ("choice", [32, 64, 128])}
+    search_space = {"learning_rate": ("log", 1e-4, 1e-2)}  # every model; see MODEL_SPACES
     check_overrides = {"epochs": 1, "params": {"hidden_size": 16, "inner_size": 32}}
+
+    @classmethod
+    def search_space_for(cls, config):
+        return {**cls.search_space, **MODEL_SPACES.get(config.model, {})}
+
+    @classmethod
+    def settings_in_effect(cls, config):
+        from bench.config import to_dict
+
+        settings = to_dict(config)
+        settings["params"] = {**recbole_model_defaults(config.model), **config.params}
+        return settings
 
     @dataclass(frozen=True)
     class Config:

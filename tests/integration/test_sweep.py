@@ -188,3 +188,20 @@ def test_a_new_study_starts_from_the_suites_own_settings():
     assert values["recommender.train.lr"] == 0.002 and values["recommender.model.dropout"] == 0.0
     outside = {**space, "recommender.train.batch_size": ("choice", [64, 128])}  # the suite's 256 is not offered
     assert "recommender.train.batch_size" not in current_values(target, outside)
+
+
+@pytest.mark.parametrize("entry, dropout_keys", [("sasrec", ["hidden_dropout_prob", "attn_dropout_prob"]),
+                                                 ("gru4rec", ["dropout_prob"])])
+def test_recbole_sweeps_tune_each_models_own_settings_from_recboles_defaults(entry, dropout_keys):
+    """A RecBole model's dropout has its own name per model; the first trial is what the suite runs today,
+    which for settings the suite leaves unset is RecBole's own default (SASRec: hidden 64, dropout 0.5)."""
+    from bench.suites import load_suite
+    from bench.sweep import SweepTarget, current_values, search_space
+
+    target = SweepTarget(load_suite("amazon-beauty"), None, entry, "cpu", ("recommender",))
+    space = search_space(target)
+    assert {f"recommender.params.{key}" for key in dropout_keys} <= set(space)
+    values = current_values(target, space)
+    assert set(values) == set(space)  # every tuned key starts from the suite's setting
+    assert values["recommender.params.hidden_size"] == {"sasrec": 64, "gru4rec": 128}[entry]
+    assert values[f"recommender.params.{dropout_keys[0]}"] == {"sasrec": 0.5, "gru4rec": 0.3}[entry]
