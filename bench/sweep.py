@@ -158,18 +158,30 @@ def _open_study(name: str, storage: str, seed: int, metric: str, attempts: int =
 
     for attempt in range(attempts):
         try:
-            backend = storage
-            if storage.startswith("sqlite"):  # several local workers on one file: wait for its lock, do not fail
-                backend = optuna.storages.RDBStorage(storage, engine_kwargs={"connect_args": {"timeout": 120}})
+            # several local workers on one SQLite file wait for its lock instead of failing; a worker that is
+            # killed stops its heartbeat, and its trial is marked failed instead of running for ever
+            engine = {"connect_args": {"timeout": 120}} if storage.startswith("sqlite") else {}
+            backend = optuna.storages.RDBStorage(storage, engine_kwargs=engine, heartbeat_interval=60,
+                                                 grace_period=300)
             direction = "maximize" if higher_is_better(metric) else "minimize"
             return optuna.create_study(study_name=name, storage=backend, direction=direction, load_if_exists=True,
-                                       sampler=optuna.samplers.TPESampler(seed=seed),
+                                       sampler=trial_sampler(seed, 0),
                                        pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1))
         except (SQLAlchemyError, optuna.exceptions.DuplicatedStudyError):
             if attempt == attempts - 1:
                 raise
             time.sleep(0.5 * (attempt + 1))
     raise AssertionError("unreachable")
+
+
+def trial_sampler(seed: int, trial_number: int):
+    """The TPE sampler for one trial, seeded by (sweep seed, trial number). One sampler seeded once per worker
+    would draw the same first settings in every worker that joins a study (two workers trained one setting
+    twice, sharing its checkpoint); seeded per trial, workers never repeat each other, and the random settings
+    of TPE's first trials depend on the seed and the trial's number alone, however many workers run."""
+    import optuna
+
+    return optuna.samplers.TPESampler(seed=seed * 1_000_003 + trial_number)
 
 
 def run_sweep(target: SweepTarget, trials: int, storage: str | None, study_name: str | None, device: str,
@@ -203,6 +215,7 @@ def run_sweep(target: SweepTarget, trials: int, storage: str | None, study_name:
     metric = target.suite.selection_metric
 
     def objective(trial):
+        study.sampler = trial_sampler(seed, trial.number)  # before the first suggest: settings are drawn there
         params = {name: suggest(trial, name, spec) for name, spec in space.items()}
         system = resolve_system(target.suite, target.budget, target.tokenizer, target.recommender, trial=nest(params))
 

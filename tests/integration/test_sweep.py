@@ -83,6 +83,8 @@ def check_study(storage: str, study: str, wanted: int, results: Path):
     assert sorted(numbers) == list(range(len(trials)))  # none lost, none duplicated
     assert wanted <= len(trials) <= wanted + 1  # a second worker may start one last trial as the first ends
     assert all(t.state.name in ("COMPLETE", "PRUNED") for t in trials)
+    settings = [tuple(sorted(t.params.items())) for t in trials]
+    assert len(set(settings)) == len(settings), "two workers trained the same settings"
     folders = sorted(p.name for p in (results / "sweeps" / study).iterdir())
     complete = sorted(t.number for t in trials if t.state.name == "COMPLETE")
     assert folders == [f"trial-{n:04d}" for n in complete]  # each finished trial wrote its own record
