@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -161,8 +162,10 @@ def _open_study(name: str, storage: str, seed: int, metric: str, attempts: int =
             # several local workers on one SQLite file wait for its lock instead of failing; a worker that is
             # killed stops its heartbeat, and its trial is marked failed instead of running for ever
             engine = {"connect_args": {"timeout": 120}} if storage.startswith("sqlite") else {}
-            backend = optuna.storages.RDBStorage(storage, engine_kwargs=engine, heartbeat_interval=60,
-                                                 grace_period=300)
+            with warnings.catch_warnings():  # the heartbeat is marked experimental; we rely on it as it is
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                backend = optuna.storages.RDBStorage(storage, engine_kwargs=engine, heartbeat_interval=60,
+                                                     grace_period=300)
             direction = "maximize" if higher_is_better(metric) else "minimize"
             return optuna.create_study(study_name=name, storage=backend, direction=direction, load_if_exists=True,
                                        sampler=trial_sampler(seed, 0),
