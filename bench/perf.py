@@ -248,21 +248,11 @@ def run(split, table, n_batches: int = 12, n_users: int = 256, seed: int = 0, th
     return report
 
 
-def matmul_gflops(repeats: int = 20) -> float:
+def matmul_gflops() -> float:
     """This machine's float32 matmul rate on the model's own shapes (best of them): the roofline."""
-    best = 0.0
-    warm = torch.randn(2048, 2048)
-    start = time.perf_counter()
-    while time.perf_counter() - start < 1.0:  # let the cores reach their clock before timing
-        warm @ warm
-    for m, k, n in [(5120, 128, 1024), (5120, 1024, 128), (5120, 128, 384)]:
-        a, b = torch.randn(m, k), torch.randn(k, n)
-        a @ b
-        start = time.perf_counter()
-        for _ in range(repeats):
-            a @ b
-        best = max(best, 2 * m * k * n * repeats / (time.perf_counter() - start) / 1e9)
-    return best
+    from bench.perf_decode import matmul_rate
+
+    return matmul_rate([(5120, 128, 1024), (5120, 1024, 128), (5120, 128, 384)], torch.float32)
 
 
 def counted_flops(fn) -> int:
