@@ -152,8 +152,9 @@ def default_storage(results: Path | None = None) -> str:
 
 
 def _open_study(name: str, storage: str, seed: int, metric: str, attempts: int = 6):
-    """Create or join the study. Workers started together race to create the storage's tables and the study;
-    the losers of that race retry (after a short, growing pause) and then simply join."""
+    """Create or join the study; returns (study, created). Workers started together race to create the
+    storage's tables and the study: exactly one creates it (the study's name is unique in the storage), the
+    losers of that race retry (after a short, growing pause) and then simply join."""
     import optuna
     from sqlalchemy.exc import SQLAlchemyError
 
@@ -167,14 +168,32 @@ def _open_study(name: str, storage: str, seed: int, metric: str, attempts: int =
                 backend = optuna.storages.RDBStorage(storage, engine_kwargs=engine, heartbeat_interval=60,
                                                      grace_period=300)
             direction = "maximize" if higher_is_better(metric) else "minimize"
-            return optuna.create_study(study_name=name, storage=backend, direction=direction, load_if_exists=True,
-                                       sampler=trial_sampler(seed, 0),
-                                       pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1))
-        except (SQLAlchemyError, optuna.exceptions.DuplicatedStudyError):
+            options = dict(study_name=name, storage=backend, direction=direction, sampler=trial_sampler(seed, 0),
+                           pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1))
+            try:
+                return optuna.create_study(load_if_exists=False, **options), True
+            except optuna.exceptions.DuplicatedStudyError:
+                return optuna.create_study(load_if_exists=True, **options), False
+        except SQLAlchemyError:
             if attempt == attempts - 1:
                 raise
             time.sleep(0.5 * (attempt + 1))
     raise AssertionError("unreachable")
+
+
+def _enqueue_suite_setting(study, created: bool, setting: dict, wait_s: float = 30.0) -> None:
+    """The suite's own setting is the study's first trial, enqueued once. Only the worker that created the
+    study enqueues it: two workers that each checked "no trials yet" and enqueued ran it twice. A worker that
+    joins an empty study waits for the creator's trial to appear, and enqueues it itself only if the creator
+    never does (it was killed in between), so a resumed empty study still starts from the suite's setting."""
+    if created:
+        study.enqueue_trial(setting)
+        return
+    deadline = time.monotonic() + wait_s
+    while not study.get_trials(deepcopy=False) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    if not study.get_trials(deepcopy=False):
+        study.enqueue_trial(setting, skip_if_exists=True)
 
 
 def trial_sampler(seed: int, trial_number: int):
@@ -204,9 +223,8 @@ def run_sweep(target: SweepTarget, trials: int, storage: str | None, study_name:
     storage = storage or default_storage(results)
     study_name = study_name or target.default_study()
     space = search_space(target)
-    study = _open_study(study_name, storage, seed, target.suite.selection_metric)
-    if not study.trials:
-        study.enqueue_trial(current_values(target, space), skip_if_exists=True)
+    study, created = _open_study(study_name, storage, seed, target.suite.selection_metric)
+    _enqueue_suite_setting(study, created, current_values(target, space))
     study.set_user_attr("suite", target.suite.name)
     study.set_user_attr("system", target.system)
     study.set_user_attr("budget", target.budget)

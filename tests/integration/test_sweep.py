@@ -83,10 +83,11 @@ def check_study(storage: str, study: str, wanted: int, results: Path):
     assert sorted(numbers) == list(range(len(trials)))  # none lost, none duplicated
     assert wanted <= len(trials) <= wanted + 1  # a second worker may start one last trial as the first ends
     assert all(t.state.name in ("COMPLETE", "PRUNED") for t in trials)
-    # sampled settings never repeat; KNOWN RACE, not yet fixed: two workers that open an empty study at the
-    # same instant can both enqueue the suite's own setting, so that one may run twice (seen once in CI)
-    settings = [tuple(sorted(t.params.items())) for t in trials if t.number > 1]
-    assert len(set(settings)) == len(settings), "two workers trained the same sampled settings"
+    # no setting runs twice: neither a sampled one (each worker seeded alike drew the same ones) nor the suite's
+    # own (both workers found the study empty and each enqueued it), and the suite's setting is trial 0
+    settings = [tuple(sorted(t.params.items())) for t in trials]
+    assert len(set(settings)) == len(settings), "two workers trained the same settings"
+    assert trials[0].params == {"recommender.shift": 3, "recommender.noise": 0.5}
     folders = sorted(p.name for p in (results / "sweeps" / study).iterdir())
     complete = sorted(t.number for t in trials if t.state.name == "COMPLETE")
     assert folders == [f"trial-{n:04d}" for n in complete]  # each finished trial wrote its own record
@@ -97,6 +98,33 @@ def check_study(storage: str, study: str, wanted: int, results: Path):
             assert metrics["valid"]["ndcg@10"] == pytest.approx(trial.value)
             assert "test" not in metrics  # a trial is chosen on validation; test is never computed for it
     return trials
+
+
+def test_the_suite_setting_is_enqueued_once_when_two_workers_open_an_empty_study(tmp_path):
+    """The joining worker finds the study empty before the creator has enqueued anything. Before the fix each
+    worker checked "no trials yet" and then enqueued, so two workers checking at the same instant both did and
+    the suite's setting ran twice; now only the creator enqueues, and the joiner waits for its trial."""
+    import threading
+
+    from bench.sweep import _enqueue_suite_setting, _open_study
+
+    storage = f"sqlite:///{tmp_path / 'race.db'}"
+    creator, created = _open_study("race", storage, seed=0, metric="ndcg@10")
+    joiner, joined_as_creator = _open_study("race", storage, seed=0, metric="ndcg@10")
+    assert created and not joined_as_creator
+    setting = {"recommender.shift": 3}
+    waiting = threading.Thread(target=_enqueue_suite_setting, args=(joiner, False, setting))
+    waiting.start()
+    time.sleep(0.5)  # the joiner has looked at the empty study and is waiting
+    assert creator.get_trials() == []  # ... without enqueueing: only one worker ever can, so the race is gone
+    _enqueue_suite_setting(creator, True, setting)
+    waiting.join(timeout=60)
+    trials = creator.get_trials()
+    assert [t.params for t in trials] == [{}] and [t.system_attrs["fixed_params"] for t in trials] == [setting]
+
+    alone, _ = _open_study("empty", storage, seed=0, metric="ndcg@10")  # its creator died before enqueueing
+    _enqueue_suite_setting(alone, False, setting, wait_s=0.5)
+    assert [t.system_attrs["fixed_params"] for t in alone.get_trials()] == [setting]
 
 
 def test_two_workers_share_a_sqlite_study_then_freeze_and_rerun(toy, tmp_path):
