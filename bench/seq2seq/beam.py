@@ -51,13 +51,12 @@ def beam_search(model: Seq2SeqRecommender, trie: PrefixTrie, users, history, len
             logp = torch.log_softmax(model.level_logits(hidden, level).float(), dim=-1)  # [B*W, V]
         size = logp.shape[-1]
         if constrained:
-            allowed = trie.allowed_mask(level, nodes.reshape(-1).clamp(min=0))
-            logp = logp.masked_fill(~allowed | (nodes.reshape(-1, 1) < 0), NEG_INF)
-        candidates = (scores.reshape(-1, 1) + logp).reshape(b, width * size)
-        top_scores, top_index = candidates.topk(min(beam, width * size), dim=1)
-        parent_beam, code = top_index // size, top_index % size
-        parent_node = nodes.gather(1, parent_beam)
-        nodes = trie.step(level, parent_node, code)
+            top_scores, parent_beam, code, nodes = _best_children(trie, level, scores, nodes, logp, beam)
+        else:
+            candidates = (scores.reshape(-1, 1) + logp).reshape(b, width * size)
+            top_scores, top_index = candidates.topk(min(beam, width * size), dim=1)
+            parent_beam, code = top_index // size, top_index % size
+            nodes = trie.step(level, nodes.gather(1, parent_beam), code)
         nodes = torch.where(torch.isfinite(top_scores), nodes, torch.full_like(nodes, -1))
         last_tokens = code + vocab.level_offsets[level]
         state.reorder(parent_beam)  # each surviving beam continues its parent's path
@@ -77,6 +76,32 @@ def beam_search(model: Seq2SeqRecommender, trie: PrefixTrie, users, history, len
         items = torch.cat([items, pad], 1)
         scores = torch.cat([scores, torch.full(pad.shape, NEG_INF, device=device)], 1)
     return BeamResult(items, scores, invalid)
+
+
+def _best_children(trie: PrefixTrie, level: int, scores, nodes, logp, beam: int):
+    """The `beam` best one-code extensions of each user's beams that stay in the trie: (scores, parent beam,
+    code, child node), each [B, beam'], beam' = min(beam, W x V) as a dense search would keep.
+
+    Only the trie's edges are scored: a beam deep in a title's ID has a handful of children among thousands of
+    codes, so a dense [B, W x V] mask, sum and top-k cost far more than the decoder step itself. Candidates
+    keep the dense layout's order (beam, then code), so the top k is the same one."""
+    b, width = nodes.shape
+    rows, codes, child = trie.children(level, nodes.reshape(-1))
+    user = torch.div(rows, width, rounding_mode="floor")
+    per_user = torch.bincount(user, minlength=b)
+    slot = torch.arange(len(rows), device=rows.device) - torch.repeat_interleave(torch.cumsum(per_user, 0) - per_user,
+                                                                                   per_user)
+    columns = max(int(per_user.max()) if len(rows) else 0, min(beam, width * logp.shape[-1]))
+    candidates = torch.full((b, columns), NEG_INF, device=logp.device)
+    candidates[user, slot] = scores.reshape(-1)[rows] + logp[rows, codes]
+    parent_beam = torch.zeros(b, columns, dtype=torch.long, device=logp.device)
+    parent_beam[user, slot] = rows - user * width
+    code = torch.zeros_like(parent_beam)
+    code[user, slot] = codes
+    child_node = torch.full_like(parent_beam, -1)
+    child_node[user, slot] = child
+    top_scores, top_index = candidates.topk(min(beam, columns), dim=1)
+    return top_scores, parent_beam.gather(1, top_index), code.gather(1, top_index), child_node.gather(1, top_index)
 
 
 @torch.inference_mode()

@@ -34,19 +34,26 @@ class PrefixTrie:
         self.leaf_items = self.leaf_items.to(device)
         return self
 
-    def allowed_mask(self, depth: int, parents: torch.Tensor) -> torch.Tensor:
-        """Bool [M, V_depth]: which codes continue each parent node into a valid prefix."""
+    def children(self, depth: int, parents: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Every edge out of the `parents` (nodes at `depth`; -1 has none) as three flat tensors: the row into
+        `parents`, the code, and the child node. Rows ascend, and codes ascend within a row."""
         size = self.vocab_sizes[depth]
         keys = self.keys[depth]
-        low = torch.searchsorted(keys, parents * size)
-        high = torch.searchsorted(keys, (parents + 1) * size)
-        counts = high - low
-        rows = torch.repeat_interleave(torch.arange(len(parents), device=parents.device), counts)
-        starts = torch.repeat_interleave(low, counts)
-        offsets = torch.arange(len(rows), device=parents.device) - torch.repeat_interleave(
-            torch.cumsum(counts, 0) - counts, counts)
-        mask = torch.zeros(len(parents), size, dtype=torch.bool, device=parents.device)
-        mask[rows, keys[starts + offsets] - parents[rows] * size] = True
+        live = parents >= 0
+        base = parents.clamp(min=0) * size
+        low = torch.searchsorted(keys, base)
+        counts = torch.where(live, torch.searchsorted(keys, base + size) - low, 0)
+        arange = torch.arange(len(parents), device=parents.device)
+        rows = torch.repeat_interleave(arange, counts)
+        first = torch.repeat_interleave(torch.cumsum(counts, 0) - counts, counts)  # each edge's row start
+        child = torch.repeat_interleave(low, counts) + torch.arange(len(rows), device=parents.device) - first
+        return rows, keys[child] - base[rows], child  # a node at depth + 1 is its key's index in keys[depth]
+
+    def allowed_mask(self, depth: int, parents: torch.Tensor) -> torch.Tensor:
+        """Bool [M, V_depth]: which codes continue each parent node into a valid prefix."""
+        rows, codes, _ = self.children(depth, parents)
+        mask = torch.zeros(len(parents), self.vocab_sizes[depth], dtype=torch.bool, device=parents.device)
+        mask[rows, codes] = True
         return mask
 
     def step(self, depth: int, parents: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:

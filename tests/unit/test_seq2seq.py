@@ -45,6 +45,15 @@ def test_trie_matches_the_set_of_ids():
             node = trie.step(level, node, torch.tensor([codes[item, level]]))
         assert trie.leaf_items[node].item() == item
     assert trie.step(0, parents, torch.tensor([99])).item() == -1
+    # the edges out of a few depth-1 nodes (and a dead beam, -1): rows ascend, codes ascend within a row, and
+    # each child is the node that stepping by that code reaches
+    depth1 = torch.tensor([2, -1, 0, 1])
+    rows, edge_codes, child = trie.children(1, depth1)
+    assert rows.tolist() == sorted(rows.tolist()) and 1 not in rows.tolist()
+    for row in (0, 2, 3):
+        mine = edge_codes[rows == row]
+        assert mine.tolist() == trie.allowed_mask(1, depth1)[row].nonzero().flatten().tolist()
+        assert torch.equal(child[rows == row], trie.step(1, depth1[row].repeat(len(mine)), mine))
 
 
 def test_vocab_offsets_fixed_and_variable():
@@ -70,6 +79,41 @@ def test_beam_search_returns_the_exact_top_k(table, encoder_input):
     expected = brute.topk(k, dim=1)
     assert torch.equal(result.items, expected.indices)
     assert torch.allclose(result.scores, expected.values, atol=1e-4)
+
+
+def test_a_narrow_beam_equals_the_dense_search_it_replaces():
+    """Beam search scores only the trie's edges; the dense formulation (every code of every beam, masked) must
+    keep the same beams at every level, so a narrow beam returns the same items and scores."""
+    table = random_table(n=200, sizes=(6, 6, 6), seed=5)
+    torch.manual_seed(2)
+    model = Seq2SeqRecommender(SIDVocab(table, user_buckets=8), SMALL).eval()
+    trie = PrefixTrie(table.codes, table.vocab_sizes)
+    users, history, lengths = histories(16, table.n_items, seed=2)
+    result = beam_search(model, trie, users, history, lengths, beam=4, k=3)
+
+    def dense(beam=4, k=3):
+        memory, mask = model.encode(users, history, lengths)
+        scores, nodes = torch.zeros(len(users), 1), torch.zeros(len(users), 1, dtype=torch.long)
+        prefixes = torch.full((len(users), 1, 1), 1)  # BOS
+        for level in range(table.n_levels):
+            width = nodes.shape[1]
+            hidden = model.decode(prefixes.reshape(-1, level + 1), memory.repeat_interleave(width, 0),
+                                  mask.repeat_interleave(width, 0))[:, -1]
+            logp = torch.log_softmax(model.level_logits(hidden, level).float(), dim=-1)
+            logp = logp.masked_fill(~trie.allowed_mask(level, nodes.reshape(-1)), float("-inf"))
+            size = logp.shape[1]
+            top = (scores.reshape(-1, 1) + logp).reshape(len(users), -1).topk(min(beam, width * size), dim=1)
+            parent, code = top.indices // size, top.indices % size
+            nodes = trie.step(level, nodes.gather(1, parent), code)
+            token = code + model.vocab.level_offsets[level]
+            prefixes = torch.cat([prefixes.gather(1, parent[..., None].expand(-1, -1, level + 1)), token[..., None]], 2)
+            scores = top.values
+        return trie.leaf_items[nodes[:, :k]], scores[:, :k]
+
+    with torch.inference_mode():
+        items, scores = dense()
+    assert torch.equal(result.items, items)
+    assert torch.allclose(result.scores, scores, atol=1e-5)
 
 
 def test_constrained_decoding_only_returns_real_distinct_items():
