@@ -35,6 +35,20 @@ def resolve_budget(budget: str, device: str) -> str:
     return budget
 
 
+def use_bf16(precision: str, device: str) -> bool:
+    """Whether training runs under bf16 autocast: "auto" where the device computes bf16 natively (a GPU that
+    supports it, a CPU with avx512_bf16 or AMX, about 2x faster there), "bf16" or "fp32" when forced."""
+    if precision not in ("auto", "bf16", "fp32"):
+        raise ConfigError(f"precision must be auto, bf16 or fp32, got {precision!r}")
+    if precision != "auto":
+        return precision == "bf16"
+    import torch
+
+    if device.startswith("cuda"):
+        return torch.cuda.is_bf16_supported()
+    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
 def seed_everything(seed: int) -> None:
     """Seed Python, numpy's global generator and torch (when loaded); plugins also get the seed explicitly."""
     random.seed(seed)

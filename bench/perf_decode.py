@@ -122,7 +122,8 @@ def time_by_op(decode, top: int = 8) -> dict[str, float]:
 def run(split, table, n_users: int = 1024, threads: int = 2, seed: int = 0) -> dict:
     from bench.seq2seq.config import ModelShape
     from bench.seq2seq.model import Seq2SeqRecommender
-    from bench.seq2seq.train import tensors, use_bf16
+    from bench.device import use_bf16
+    from bench.seq2seq.train import tensors
     from bench.seq2seq.trie import PrefixTrie
     from bench.seq2seq.vocab import SIDVocab
 

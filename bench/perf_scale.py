@@ -96,7 +96,8 @@ def _measure(stage: str, n: int, threads: int, queue) -> None:
             from bench.seq2seq.beam import beam_search
             from bench.seq2seq.config import ModelShape
             from bench.seq2seq.model import Seq2SeqRecommender
-            from bench.seq2seq.train import autocast, use_bf16
+            from bench.device import use_bf16
+            from bench.seq2seq.train import autocast
             from bench.seq2seq.trie import PrefixTrie
             from bench.seq2seq.vocab import SIDVocab
 

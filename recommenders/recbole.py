@@ -3,7 +3,9 @@ model by name), trained by RecBole's own trainer on exactly our split and ranked
 `full_sort_predict` in our loop, so per-user metrics are comparable with every other system.
 
 RecBole's settings are its defaults (e.g. SASRec: 2 layers, hidden 64, dropout 0.5) plus `params`; the loss is
-cross-entropy over all items and early stopping watches the suite's validation metric (NDCG@10 by default)."""
+cross-entropy over all items and early stopping watches the suite's validation metric (NDCG@10 by default).
+Training runs under bf16 autocast where the device has native bf16, as `tiger` does (RecBole's own
+`enable_amp`; SASRec trains 1.7x faster on an avx512_bf16 CPU); the record says which precision ran."""
 
 from __future__ import annotations
 
@@ -64,6 +66,7 @@ class RecBoleSequential(Recommender):
         learning_rate: float = 0.001
         train_batch_size: int = 2048
         eval_batch_size: int = 4096
+        precision: str = "auto"          # auto: bf16 autocast where the device has native bf16; bf16; fp32
         params: dict = field(default_factory=dict)  # any other RecBole setting (hidden_size, n_layers, ...)
 
     def fit(self, split, sids, seed):
@@ -73,6 +76,7 @@ class RecBoleSequential(Recommender):
 
         from bench import recbole_training
         from bench.config import config_hash, to_dict
+        from bench.device import use_bf16
         from bench.paths import cache_dir
         from bench.progress import log
         from bench.recbole_bridge import IdMap, recbole_settings, write_atomic_files
@@ -80,13 +84,17 @@ class RecBoleSequential(Recommender):
 
         config, device = self.config, self.context.device
         torch.set_num_threads(self.context.threads)
+        bf16 = use_bf16(config.precision, device)
+        if bf16 and device.startswith("cuda"):  # RecBole's autocast takes the device's default dtype: fp16 on CUDA
+            torch.set_autocast_dtype("cuda", torch.bfloat16)
         work = Path(self.context.work_dir or cache_dir() / "work" / "recbole")
         data_path = write_atomic_files(split, work / "data")
         metric = self.context.selection_metric
         settings = {**recbole_settings(split, seed, device, metric), "loss_type": config.loss_type,
                     "epochs": config.epochs, "stopping_step": config.stopping_step,
                     "learning_rate": config.learning_rate, "train_batch_size": config.train_batch_size,
-                    "eval_batch_size": config.eval_batch_size, "train_neg_sample_args": None, **config.params}
+                    "eval_batch_size": config.eval_batch_size, "train_neg_sample_args": None,
+                    "enable_amp": bf16, "enable_scaler": False, **config.params}
         self.rb_config = recbole_config(config.model, "bench", str(data_path), str(work / "saved"), settings)
         self.rb_config["device"] = torch.device(device)
         init_seed(seed, True)
@@ -110,7 +118,8 @@ class RecBoleSequential(Recommender):
                                                                      len(split.train)]),
             score_name=f"valid_{metric}", on_epoch=after_epoch)
         return FitInfo(epochs=progress.epochs_done, best_epoch=progress.best_epoch, extra={
-            "model": config.model, "train_minutes": round((time.perf_counter() - start) / 60, 2),
+            "model": config.model, "precision": "bf16" if bf16 else "fp32",
+            "train_minutes": round((time.perf_counter() - start) / 60, 2),
             "parameters": sum(p.numel() for p in self.model.parameters()), "curve": progress.curve})
 
     def recommend(self, examples, k):

@@ -52,7 +52,8 @@ class Tiger(Recommender):
         import torch
 
         from bench.seq2seq.model import Seq2SeqRecommender
-        from bench.seq2seq.train import train, use_bf16
+        from bench.device import use_bf16
+        from bench.seq2seq.train import train
         from bench.seq2seq.trie import PrefixTrie
         from bench.seq2seq.vocab import SIDVocab
 

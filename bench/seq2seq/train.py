@@ -17,22 +17,11 @@ import torch
 from bench.metrics import better, parse_metric, per_user_metrics
 from bench.progress import bar, log
 from bench.protocol import Examples
+from bench.device import use_bf16
 from bench.seq2seq.beam import beam_search
 from bench.seq2seq.config import TrainConfig
 from bench.seq2seq.model import Seq2SeqRecommender
 from bench.seq2seq.trie import PrefixTrie
-
-
-def use_bf16(precision: str, device: str) -> bool:
-    if precision == "fp32":
-        return False
-    if device.startswith("cuda"):
-        supported = torch.cuda.is_bf16_supported()
-    else:
-        supported = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    if precision == "bf16":
-        return True
-    return supported
 
 
 def autocast(device: str, bf16: bool):

@@ -73,3 +73,19 @@ def test_sasrec_metrics_equal_recboles_own_evaluation(tmp_path):
     theirs = model.recbole_evaluation()
     for name in ("recall@5", "recall@10", "ndcg@5", "ndcg@10"):
         assert ours[name] == pytest.approx(float(theirs[name]), abs=6e-5)  # RecBole rounds to 4 digits
+
+
+def test_bf16_autocast_reaches_recboles_trainer_and_learns_like_fp32(tmp_path):
+    split = tiny_split()
+    cls = registry.get("recommenders", "recbole")
+    fitted = {}
+    for precision in ("fp32", "bf16"):
+        config = build(cls.Config, {"model": "SASRec", "epochs": 3, "precision": precision,
+                                    "params": {"hidden_size": 16, "inner_size": 32}})
+        model = cls(config, RunContext(device="cpu", work_dir=str(tmp_path / precision), threads=1))
+        info = model.fit(split, None, seed=0)
+        assert info.extra["precision"] == precision and model.trainer.enable_amp == (precision == "bf16")
+        fitted[precision] = [point["valid_ndcg@10"] for point in info.extra["curve"]]
+    assert fitted["fp32"] != fitted["bf16"]  # autocast did run: the arithmetic differs ...
+    for a, b in zip(fitted["fp32"], fitted["bf16"]):  # ... and the model learns the same
+        assert abs(a - b) <= 0.02 + 0.2 * a, fitted
