@@ -53,7 +53,8 @@ EXAMPLES = {
   python -m bench perf recommender                 (ours vs Hugging Face T5, on Beauty rkmeans SIDs)
   python -m bench perf recommender --tokenizer random --batches 4 --users 64
   python -m bench perf scale                       (cost of each stage at 10^4, 10^5, 10^6 items)
-  python -m bench perf decode                      (beam search against the matmul roofline, fp32 and bf16)""",
+  python -m bench perf decode                      (beam search against the matmul roofline, fp32 and bf16)
+  python -m bench perf train --tokenizer rqvae     (cpu-budget tiger training here and with the CPU held to AVX2)""",
 }
 
 
@@ -135,13 +136,14 @@ def _parser() -> argparse.ArgumentParser:
                           help="whose tokenizer settings to use (default: cpu)")
 
     perf = command("perf", "measure speed and memory; writes a JSON report to results/perf/", "results")
-    perf.add_argument("what", choices=["data", "recommender", "scale", "decode"])
+    perf.add_argument("what", choices=["data", "recommender", "scale", "decode", "train"])
     perf.add_argument("--sizes", type=comma_list(int), default=(10_000, 100_000, 1_000_000),
                       help="scale: catalogue sizes (default 10000,100000,1000000)")
     perf.add_argument("--dataset", default="amazon-beauty")
     perf.add_argument("--suite", default="amazon-beauty", help="recommender: the suite whose tokenizer gives SIDs")
     perf.add_argument("--tokenizer", default="rkmeans", help="recommender, decode: tokenizer of the suite for the SIDs")
-    perf.add_argument("--batches", type=int, default=12, help="recommender: timed training batches per system")
+    perf.add_argument("--batches", type=int, help="recommender, train: timed training batches per measurement "
+                      "(default 12, 120)")
     perf.add_argument("--users", type=int, help="recommender, decode: users decoded (default 256, 1024)")
     perf.add_argument("--threads", type=int, help="scale, decode: CPU threads per measurement (default 2)")
     return parser

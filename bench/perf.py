@@ -285,7 +285,7 @@ def flop_ceilings(report: dict, ours_decode, ours_users: int, hf_decode, hf_user
 
 def write_report(what: str, dataset_name: str, suite_name: str, tokenizer: str, n_batches: int, n_users: int,
                  results_dir=None, sizes=(10_000, 100_000, 1_000_000), threads: int = 2):
-    """Run `perf data`, `perf recommender`, `perf decode` or `perf scale` and write results/perf/<what>.json (and scale.png);
+    """Run `perf data`, `recommender`, `decode`, `train` or `scale`; write results/perf/<what>.json (and scale.png);
     returns (report, path).
     The recommender benchmark trains on the SIDs `run` would give `<tokenizer>+tiger` at the cpu budget."""
     from pathlib import Path
@@ -299,6 +299,10 @@ def write_report(what: str, dataset_name: str, suite_name: str, tokenizer: str, 
     out = Path(results_dir or default_results_dir()) / "perf" / f"{what}.json"
     if what == "data":
         report = {"benchmark": "data", "dataset": dataset_name, **run_data(dataset_name)}
+    elif what == "train":
+        from bench import perf_train
+
+        report = {"benchmark": "train", "suite": suite_name, **perf_train.run(suite_name, tokenizer, n_batches or 120)}
     elif what == "scale":
         from bench import perf_scale, plots
 
@@ -321,7 +325,7 @@ def write_report(what: str, dataset_name: str, suite_name: str, tokenizer: str, 
 
             report.update(perf_decode.run(split, fitted.table, n_users=n_users or 1024, threads=threads))
         else:
-            report.update(run(split, fitted.table, n_batches=n_batches, n_users=n_users or 256))
+            report.update(run(split, fitted.table, n_batches=n_batches or 12, n_users=n_users or 256))
     report["provenance"] = provenance("cpu")
     atomic_write_json(out, report)
     return report, out
