@@ -17,6 +17,7 @@ from __future__ import annotations
 import copy
 import io
 import random
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -36,6 +37,7 @@ class Progress:
     best_epoch: int = 0  # 1-based; 0 = none yet
     evals_without_gain: int = 0
     curve: list = field(default_factory=list)
+    seconds: float = 0.0  # wall seconds of the epochs done, those of earlier (killed) processes included
 
 
 def _rng_state(train_data) -> dict:
@@ -105,10 +107,12 @@ def fit(trainer, train_data, valid_data, *, epochs: int, stopping_step: int, che
 
     while progress.epochs_done < epochs and progress.evals_without_gain <= stopping_step:
         epoch = progress.epochs_done  # RecBole's 0-based epoch index
+        epoch_start = time.perf_counter()
         loss = trainer._train_epoch(train_data, epoch)
         score, _ = trainer._valid_epoch(valid_data)
         score = float(score)
         progress.epochs_done += 1
+        progress.seconds += time.perf_counter() - epoch_start
         if sign * score >= progress.best_score:
             progress.best_score, progress.best_epoch, progress.evals_without_gain = sign * score, epoch + 1, 0
             best_weights = copy.deepcopy(model.state_dict())

@@ -56,6 +56,9 @@ class FitInfo:
     epochs: int = 0
     best_epoch: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # Wall seconds of the whole fit where the plugin keeps count across a resume (in its checkpoint): a run
+    # killed and resumed then records the time of all its processes, not only the last one's.
+    seconds: float | None = None
 
 
 class Recommender:

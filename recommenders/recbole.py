@@ -117,9 +117,9 @@ class RecBoleSequential(Recommender):
             checkpoint=work / "checkpoint.pt", config_key=config_hash([to_dict(config), seed, metric, split.n_items,
                                                                      len(split.train)]),
             score_name=f"valid_{metric}", on_epoch=after_epoch)
-        return FitInfo(epochs=progress.epochs_done, best_epoch=progress.best_epoch, extra={
-            "model": config.model, "precision": "bf16" if bf16 else "fp32",
-            "train_minutes": round((time.perf_counter() - start) / 60, 2),
+        seconds = max(time.perf_counter() - start, progress.seconds)  # all processes' epochs, if resumed
+        return FitInfo(epochs=progress.epochs_done, best_epoch=progress.best_epoch, seconds=seconds, extra={
+            "model": config.model, "precision": "bf16" if bf16 else "fp32", "train_minutes": round(seconds / 60, 2),
             "parameters": sum(p.numel() for p in self.model.parameters()), "curve": progress.curve})
 
     def recommend(self, examples, k):

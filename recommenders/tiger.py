@@ -68,7 +68,7 @@ class Tiger(Recommender):
         state = train(self.model, self.trie, split.train, split.valid, config.train, seed, device, checkpoint,
                       config_key=config_hash([to_dict(config), sids.hash(), seed]), on_eval=self.context.on_eval,
                       selection_metric=self.context.selection_metric)
-        return FitInfo(epochs=state.epoch, best_epoch=state.best_epoch, extra={
+        return FitInfo(epochs=state.epoch, best_epoch=state.best_epoch, seconds=state.elapsed, extra={
             "steps": state.step, "examples": state.examples, "train_minutes": round(state.elapsed / 60, 2),
             "examples_per_s": round(state.examples / max(state.train_seconds, 1e-9), 1),
             f"best_valid_{self.context.selection_metric}_subset": round(state.best_score, 5), "precision": "bf16" if self.bf16 else "fp32",

@@ -127,10 +127,12 @@ def test_time_by_stage_counts_each_shared_stage_once():
     systems = {"rqvae+tiger": [record("rqvae", 0, 1000.0), record("rqvae", 1, 1000.0)],
                "rqvae+tiger-sid-tokens": [record("rqvae", 0, 3000.0)],  # the same table as the first record
                "title+tiger": [record("title", 0, 500.0, text_hash="t2")],
-               "sasrec": [{**record(None, 0, 700.0, plugin="recbole"), "beam_fidelity": None}]}
+               "sasrec": [{**record(None, 0, 700.0, plugin="recbole"), "beam_fidelity": None}],
+               # resumed before fit_s counted earlier processes: its training minutes hold the whole fit
+               "random+tiger": [{**record("random", 0, 2.0), "training": {"train_minutes": 10.0}}]}
     stages = time_by_stage(systems)
-    assert stages["SID fits"] == 300.0  # rqvae seeds 0 and 1, title seed 0
+    assert stages["SID fits"] == 400.0  # rqvae seeds 0 and 1, title seed 0, random seed 0
     assert stages["text embeddings"] == 100.0  # two distinct embeddings, 50 s each
-    assert stages["generative training"] == 5500.0
-    assert stages["generative evaluation"] == 4 * 7.0
+    assert stages["generative training"] == 5500.0 + 600.0
+    assert stages["generative evaluation"] == 5 * 7.0
     assert stages["RecBole training"] == 700.0 and stages["RecBole evaluation"] == 3.0
