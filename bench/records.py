@@ -187,6 +187,29 @@ class JobLock:
                 break
 
 
+def remove_stale_locks(folder: Path) -> list[Path]:
+    """Remove the locks under `folder` whose owner process is gone (this host only), and the folders they
+    leave empty. A killed sweep trial's folder is never reused (the next trial has its own number), so its
+    lock would otherwise stay behind; a resumed suite run needs none of this (it takes its lock over)."""
+    folder = Path(folder)
+    removed = []
+    for path in sorted(folder.rglob("*.json.lock")) if folder.is_dir() else []:
+        lock = JobLock(path.with_name(path.name.removesuffix(".lock")))
+        owner = lock.owner()
+        if owner is not None and lock._alive(owner):
+            continue
+        path.unlink(missing_ok=True)
+        removed.append(path)
+        for parent in path.parents:  # empty folders up to (not including) `folder`
+            if parent == folder or folder not in parent.parents:
+                break
+            try:
+                parent.rmdir()
+            except OSError:
+                break
+    return removed
+
+
 def find_records(results: Path, suite: str | None = None) -> list[Path]:
     base = Path(results) / "runs" / (suite or "")
     return sorted(p for p in base.rglob("seed*.json")) if base.is_dir() else []

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import yaml
 
-from bench import registry
+from bench import records, registry
 from bench.config import to_dict
 from bench.errors import ConfigError, did_you_mean
 from bench.io import atomic_write_bytes
@@ -224,6 +224,8 @@ def run_sweep(target: SweepTarget, trials: int, storage: str | None, study_name:
     study_name = study_name or target.default_study()
     space = search_space(target)
     study, created = _open_study(study_name, storage, seed, target.suite.selection_metric)
+    for path in records.remove_stale_locks(results / "sweeps" / study_name):
+        log(f"removed {path}: its trial's worker was killed")
     _enqueue_suite_setting(study, created, current_values(target, space))
     study.set_user_attr("suite", target.suite.name)
     study.set_user_attr("system", target.system)

@@ -1,5 +1,6 @@
 import copy
 import json
+import os
 
 import numpy as np
 import pytest
@@ -225,3 +226,19 @@ def test_higher_is_better_drives_the_comparison():
 
     assert metrics.higher_is_better("ndcg@10") and metrics.better("recall@5", 0.2, 0.1)
     assert metrics.better("ndcg@10", 0.0, None) and not metrics.better("ndcg@10", 0.1, 0.1)
+
+
+def test_stale_locks_of_killed_sweep_trials_are_removed_and_live_ones_kept(tmp_path):
+    import subprocess
+    import sys
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    host = records.JobLock(tmp_path / "x.json").me["host"]
+    killed = tmp_path / "study" / "trial-0003" / "runs" / "s" / "cpu" / "toy" / "seed0.json.lock"
+    running = tmp_path / "study" / "trial-0004" / "runs" / "s" / "cpu" / "toy" / "seed0.json.lock"
+    for path, pid in ((killed, int(dead.stdout)), (running, os.getpid())):
+        path.parent.mkdir(parents=True)
+        path.write_text(json.dumps({"host": host, "pid": pid}))
+    assert records.remove_stale_locks(tmp_path / "study") == [killed]
+    assert not (tmp_path / "study" / "trial-0003").exists()  # the folders it left empty went with it
+    assert running.exists()
