@@ -298,6 +298,35 @@ def _id_level_table(systems: dict[str, list[dict]], order: list[str], names: lis
                                     "inflation"], tablefmt="github", disable_numparse=True), ""]
 
 
+def _published_table(published, systems: dict[str, list[dict]], names: list[str]) -> list[str]:
+    """The suite's published rows (same split) beside ours: our paired system's mean over its seeds, item level,
+    and ours as a share of the published figure. Published numbers are shown, never used."""
+    if not published:
+        return []
+    rows = []
+    for row in published:
+        recs = systems.get(row.pairs_with or "", [])
+        ours = {m: float(np.mean([r["metrics"]["test"][m] for r in recs])) for m in names} if recs else {}
+        cells = [row.name, *(f"{row.metrics[m]:.4f}" if m in row.metrics else "" for m in names)]
+        if ours:
+            cells.append(f"{row.pairs_with} ({len(recs)} seed{'s' * (len(recs) > 1)})")
+            cells += [f"{ours[m]:.4f}" for m in names]
+            cells.append(" / ".join(f"{ours[m] / row.metrics[m]:.0%}" if m in row.metrics else "—"
+                                    for m in names if parse_metric(m)[1] == max(parse_metric(n)[1] for n in names)))
+        else:
+            cells += [row.pairs_with + " (no record)" if row.pairs_with else "", *("" for _ in names), ""]
+        cells.append(row.source + (f"; {row.note}" if row.note else ""))
+        rows.append(cells)
+    k = max(parse_metric(m)[1] for m in names)
+    short = [short_name(m) for m in names]
+    ratio = " / ".join(short_name(m) for m in names if parse_metric(m)[1] == k)
+    return ["Published results on this split beside ours (the suite's `published` rows; ours: test, item level, "
+            "mean over seeds, at this budget; papers that compare generated IDs count at ID level, see above):", "",
+            tabulate(rows, headers=["published", *short, "ours", *(f"ours {n}" for n in short),
+                                    f"ours / published {ratio}", "source"],
+                     tablefmt="github", disable_numparse=True), ""]
+
+
 def _cell(values: list[float]) -> str:
     if len(values) == 1:
         return f"{values[0]:.4f}"
@@ -401,6 +430,8 @@ def build_tables(suite: Suite, results: Path, data_files: dict | None, figures: 
             dirty = False
         md += _figures(suite_name, budget, systems, means, figures, headline)
         md += _id_level_table(systems, order, names)
+        if suite_name == suite.name:  # printed numbers are for the suite's own data, not a user's folder
+            md += _published_table(suite.published, systems, names)
         md += _memorisation_table(split, systems, order, names)
         tokenizers = _tokenizer_table(systems)
         if tokenizers:

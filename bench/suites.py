@@ -68,6 +68,19 @@ class PluginSpec:
 
 
 @dataclass(frozen=True)
+class PublishedRow:
+    """A result printed on this suite's split (a paper, a careful rerun): shown beside ours in the leaderboard
+    so readers can line the numbers up, never used as a value. `pairs_with` names our system that runs the
+    same method, so the leaderboard can say how far ours is from it."""
+
+    name: str
+    source: str
+    metrics: Mapping[str, float] = field(default_factory=dict)  # e.g. {"recall@10": 0.0648}
+    pairs_with: str | None = None
+    note: str = ""
+
+
+@dataclass(frozen=True)
 class Suite:
     """A suite file as written (plus `--set`); `resolve(suite, budget)` turns it into what runs."""
 
@@ -83,6 +96,7 @@ class Suite:
     features: FeatureConfig = field(default_factory=FeatureConfig)
     tokenizers: Mapping[str, PluginSpec] = field(default_factory=dict)
     recommenders: Mapping[str, PluginSpec] = field(default_factory=dict)
+    published: tuple[PublishedRow, ...] = ()
     # the `--set` assignments already applied above; `resolve` applies them again over tuned settings,
     # so an explicit `--set` always wins
     cli_overrides: tuple = field(default=(), repr=False)
@@ -301,8 +315,17 @@ def load_suite(name_or_path: str, overrides: list | None = None) -> Suite:
             if tokenizer not in suite.tokenizers:
                 raise ConfigError(f"{path}: recommenders.{name}.tokenizers: '{tokenizer}' is not a tokenizer of this "
                                   f"suite{did_you_mean(tokenizer, suite.tokenizers)}")
+    systems = {system_name(t, r) for t, r in suite.systems()}
+    for i, row in enumerate(suite.published):
+        for metric in row.metrics:
+            try:
+                parse_metric(metric, suite.protocol.cutoffs)
+            except BenchError as err:
+                raise ConfigError(f"{path}: published[{i}] ({row.name}): {err}") from None
+        if row.pairs_with is not None and row.pairs_with not in systems:
+            raise ConfigError(f"{path}: published[{i}] ({row.name}): pairs_with '{row.pairs_with}' is not a system "
+                              f"of this suite{did_you_mean(row.pairs_with, systems)}")
     if suite.reference is not None:
-        systems = {system_name(t, r) for t, r in suite.systems()}
         if suite.reference not in systems:
             raise ConfigError(f"{path}: reference '{suite.reference}' is not a system of this suite"
                               f"{did_you_mean(suite.reference, systems)}")

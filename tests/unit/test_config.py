@@ -73,6 +73,10 @@ def test_suite_rejects_unknown_plugins_settings_and_budgets(tmp_path):
         "  popularity: {config: {depth: 3}}\n": "unknown setting 'recommenders.popularity.config.depth'",
         "  popularity: {budgets: {fast: {}}}\n": "unknown budget 'fast'",
         "  popularity: {}\nreference: populariti\n": "did you mean 'popularity'",
+        "  popularity: {}\npublished: [{name: P, source: S, pairs_with: populariti}]\n":
+            "published[0] (P): pairs_with 'populariti' is not a system of this suite (did you mean 'popularity'?)",
+        "  popularity: {}\npublished: [{name: P, source: S, metrics: {recall@50: 0.1}}]\n": "published[0] (P):",
+        "  popularity: {}\npublished: [{name: P, source: S, metrics: {hits@10: 0.1}}]\n": "published[0] (P):",
     }
     for body, message in cases.items():
         path = tmp_path / "s.yaml"

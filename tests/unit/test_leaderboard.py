@@ -136,3 +136,23 @@ def test_time_by_stage_counts_each_shared_stage_once():
     assert stages["generative training"] == 5500.0 + 600.0
     assert stages["generative evaluation"] == 5 * 7.0
     assert stages["RecBole training"] == 700.0 and stages["RecBole evaluation"] == 3.0
+
+
+def test_published_rows_stand_beside_our_paired_system():
+    from bench.leaderboard import _published_table
+    from bench.suites import PublishedRow
+
+    def record(seed, recall, ndcg):
+        return {"seeds": {"run": seed}, "metrics": {"test": {"recall@10": recall, "ndcg@10": ndcg}}}
+
+    systems = {"rqvae+tiger": [record(0, 0.06, 0.03), record(1, 0.07, 0.04)]}
+    published = (PublishedRow("TIGER", "paper", {"recall@10": 0.065, "ndcg@10": 0.035}, "rqvae+tiger", "note"),
+                 PublishedRow("RPG", "paper", {"recall@10": 0.08}),
+                 PublishedRow("LETTER", "paper", {"ndcg@10": 0.036}, "letter+tiger"))
+    lines = "\n".join(_published_table(published, systems, ["recall@10", "ndcg@10"])).splitlines()
+    tiger, rpg, letter = (next(line for line in lines if line.startswith(f"| {name} ")) for name in
+                          ("TIGER", "RPG", "LETTER"))
+    assert "rqvae+tiger (2 seeds)" in tiger and "0.0650" in tiger and "100% / 100%" in tiger and "paper; note" in tiger
+    assert "rqvae" not in rpg and "%" not in rpg  # nothing of ours to set beside it
+    assert "letter+tiger (no record)" in letter
+    assert _published_table((), systems, ["recall@10"]) == []
