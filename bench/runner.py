@@ -100,8 +100,15 @@ def describe_plan(suite: Suite, options: RunOptions) -> str:
     dataset = load_dataset(suite.dataset, options.dataset_path)  # a missing or malformed dataset fails here too
     if max(suite.protocol.cutoffs) > dataset.n_items:
         raise ConfigError(_cutoff_message(suite, dataset))
-    return (yaml.safe_dump(shown, sort_keys=False) + f"jobs ({len(jobs)}):\n" +
-            "".join(f"  {job.system} seed {job.seed}\n" for job in jobs))
+    from bench import estimate
+
+    split = make_split(dataset, suite.protocol)
+    results_dir = Path(options.results_dir) if options.results_dir else default_results_dir()
+    key = suite_key(suite, dataset, options.dataset_path)
+    plans = [plan_job(job, resolved.system(job.tokenizer, job.recommender), budget, dataset, split, results_dir, key)
+             for job in jobs]
+    return (yaml.safe_dump(shown, sort_keys=False) + f"jobs ({len(jobs)}, under {results_dir}):\n" +
+            estimate.summary(plans, estimate.estimate(plans, results_dir, key)))
 
 
 def check_settings(jobs: list[Job], resolved: ResolvedSuite) -> None:

@@ -1,0 +1,133 @@
+"""What a planned run costs: which of its jobs are done, and the wall time of the rest, estimated from the
+records already in the results folder. `run --dry-run` prints it, so a suite's remaining time is known before
+a core is spent (the leaderboard's time table says where the time of the finished ones went).
+
+The estimate for a job is the median wall time of the current records of the same system (any seed), else
+of the same recommender plugin, else of that system's records made with older settings. A SID table that no
+run record has used yet (a new tokenizer or seed) adds its tokenizer's median fit time once (from run records
+or `tokenize` records; a table already in the cache makes that an overestimate). A job whose record holds
+other settings is counted too: `run --force` retrains it. Records carry the wall time of the host that made
+them (two one-thread jobs side by side, for the committed ones), so on another host this is a rate, not a
+promise.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from bench import records
+
+
+def job_seconds(record: dict) -> float:
+    """A job's wall time as its record counts it: the fit (every process of a resumed one), evaluation and
+    the beam-fidelity check; the SID table is shared between jobs and counted apart."""
+    from bench.leaderboard import fit_seconds
+
+    timing = record["timing"]
+    return fit_seconds(record) + timing["valid_s"] + timing["test_s"] + (
+        (record.get("beam_fidelity") or {}).get("seconds", 0.0))
+
+
+@dataclass
+class JobEstimate:
+    status: str                 # "done", "to run", or "to run with --force" (a record of other settings is there)
+    seconds: float | None       # done: its record's time; else estimated, SID table included; None: nothing to go by
+    basis: str = ""             # what the estimate rests on
+
+
+def estimate(plans: list, results_dir, key: str) -> list[JobEstimate]:
+    """One JobEstimate per job plan (bench.runner.JobPlan), in order."""
+    current, older = defaultdict(list), defaultdict(list)
+    by_plugin, table_fits, tables_done = defaultdict(list), defaultdict(list), set()
+    plugin_fits = defaultdict(list)  # a tokenizer entry never fitted: its plugin's fits
+    done_seconds = {}  # (system, seed) -> the finished job's own time
+    statuses = []
+    folders = {plan.path.parent.parent for plan in plans}  # runs/KEY/BUDGET: every record there is evidence
+    wanted = {(plan.job.system, plan.job.seed): plan.run_id for plan in plans}
+    for folder in folders:
+        for path in sorted(folder.rglob("seed*.json")):
+            try:
+                record = json.loads(path.read_text())
+                seconds = job_seconds(record)
+                system, seed, tokenizer = record["system"], record["seeds"]["run"], record.get("tokenizer")
+                plugin = record["recommender"].get("plugin", record["recommender"]["name"])
+            except (OSError, ValueError, KeyError, TypeError):
+                continue  # a damaged record is `run`'s business; it estimates nothing
+            if tokenizer:
+                table_fits[tokenizer["name"]].append(tokenizer["fit_s"])
+                plugin_fits[tokenizer.get("plugin", tokenizer["name"])].append(tokenizer["fit_s"])
+            if wanted.get((system, seed), record["run_id"]) == record["run_id"]:
+                current[system].append(seconds)  # this job's own record, or one of a seed not planned now
+                done_seconds[(system, seed)] = seconds + (tokenizer["fit_s"] if tokenizer else 0.0)
+                by_plugin[plugin].append(seconds)
+                if tokenizer:
+                    tables_done.add((tokenizer["name"], seed))
+            else:
+                older[system].append(seconds)
+    for path in sorted((Path(results_dir) / "tokenizers" / key).glob("*/seed*.json")):  # `tokenize` records
+        try:
+            fitted = json.loads(path.read_text())
+            table_fits[path.parent.name].append(float(fitted["fit_s"]))
+            plugin_fits[fitted.get("plugin", path.parent.name)].append(float(fitted["fit_s"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    for plan in plans:
+        there = records.existing(plan.path, plan.run_id)
+        statuses.append("done" if there == "" else "to run" if there is None else
+                        "to run with --force (its record holds other settings)")
+    out = []
+    for plan, status in zip(plans, statuses):
+        system, plugin = plan.job.system, plan.system.recommender.plugin
+        if status == "done":
+            out.append(JobEstimate(status, done_seconds.get((system, plan.job.seed))))
+            continue
+        if current[system]:
+            seconds, basis = float(np.median(current[system])), f"{len(current[system])} record(s) of this system"
+        elif by_plugin[plugin]:
+            seconds, basis = float(np.median(by_plugin[plugin])), f"{len(by_plugin[plugin])} {plugin} record(s)"
+        elif older[system]:
+            seconds, basis = float(np.median(older[system])), "this system's records of older settings"
+        else:
+            out.append(JobEstimate(status, None, "no record to go by"))
+            continue
+        tok = plan.system.tokenizer
+        fits = tok is not None and (table_fits[tok.entry] or plugin_fits[tok.plugin])
+        if fits and (tok.entry, plan.job.seed) not in tables_done:
+            seconds += float(np.median(fits))
+            basis += f", plus its {tok.entry} table's fit"
+            tables_done.add((tok.entry, plan.job.seed))  # fitted once, shared by the jobs after it
+        out.append(JobEstimate(status, seconds, basis))
+    return out
+
+
+def summary(plans: list, estimates: list[JobEstimate]) -> str:
+    """The jobs, each with its status and estimate, and the total left."""
+    lines = []
+    for plan, est in zip(plans, estimates):
+        text = est.status
+        if est.status != "done":
+            text += f", about {_duration(est.seconds)} ({est.basis})" if est.seconds is not None else f" ({est.basis})"
+        lines.append(f"  {plan.job.system} seed {plan.job.seed}: {text}\n")
+    left = [e for e in estimates if e.status != "done"]
+    known = [e.seconds for e in left if e.seconds is not None]
+    spent = sum(e.seconds or 0.0 for e in estimates if e.status == "done")
+    forced = sum(e.status != "to run" for e in left)
+    lines.append(f"{len(estimates) - len(left)} done, {len(left)} to run"
+                 + (f" ({forced} of them with --force)" if forced else "")
+                 + (f": about {_duration(sum(known))} of one worker (--workers N divides it)" if known else "")
+                 + (f"; {len(left) - len(known)} with no record to go by, not counted" if len(known) < len(left)
+                    else "") + "\n")
+    if known and len(left) < len(estimates):
+        lines.append(f"the whole selection: about {_duration(spent + sum(known))} of one worker (the done jobs' "
+                     "records plus the estimate)\n")
+    return "".join(lines)
+
+
+def _duration(seconds: float) -> str:
+    minutes = seconds / 60
+    return f"{minutes:.0f} min" if minutes < 90 else f"{minutes / 60:.1f} h"

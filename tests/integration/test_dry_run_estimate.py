@@ -1,0 +1,21 @@
+"""`run --dry-run` says which jobs are done and estimates the rest from the records already there."""
+
+from tests.conftest import run_cli
+
+
+def test_dry_run_marks_done_jobs_and_estimates_the_rest_from_records(tmp_path):
+    results = str(tmp_path / "results")
+    common = ["--suite", "tiny", "--budget", "smoke", "--device", "cpu", "--results-dir", results]
+    done = run_cli("run", *common, "--recommenders", "popularity", "--seeds", "0")
+    assert done.returncode == 0, done.stderr
+    plan = run_cli("run", *common, "--recommenders", "popularity,random,tiger", "--tokenizers", "random",
+                   "--seeds", "0,1", "--dry-run")
+    assert plan.returncode == 0, plan.stderr
+    lines = plan.stdout.splitlines()
+    assert "  popularity seed 0: done" in lines
+    assert any(line.startswith("  popularity seed 1: to run, about") and "1 record(s) of this system" in line
+               for line in lines)
+    assert "  random+tiger seed 0: to run (no record to go by)" in lines  # no tiger record, no random table fit
+    assert lines[-2].startswith("1 done, 5 to run: about") and lines[-2].endswith(
+        "; 4 with no record to go by, not counted")  # random and random+tiger, both seeds
+    assert lines[-1].startswith("the whole selection: about")
