@@ -63,10 +63,12 @@ def estimate(plans: list, results_dir, key: str) -> list[JobEstimate]:
                 plugin_fits[tokenizer.get("plugin", tokenizer["name"])].append(tokenizer["fit_s"])
             if wanted.get((system, seed), record["run_id"]) == record["run_id"]:
                 current[system].append(seconds)  # this job's own record, or one of a seed not planned now
-                done_seconds[(system, seed)] = seconds + (tokenizer["fit_s"] if tokenizer else 0.0)
                 by_plugin[plugin].append(seconds)
-                if tokenizer:
-                    tables_done.add((tokenizer["name"], seed))
+                table = (tokenizer["name"], seed) if tokenizer else None
+                shared = table is None or table in tables_done  # a table two systems use is fitted once
+                done_seconds[(system, seed)] = seconds + (0.0 if shared else tokenizer["fit_s"])
+                if table:
+                    tables_done.add(table)
             else:
                 older[system].append(seconds)
     for path in sorted((Path(results_dir) / "tokenizers" / key).glob("*/seed*.json")):  # `tokenize` records
