@@ -11,6 +11,7 @@ from the same records gives the same bytes (CI checks this).
 from __future__ import annotations
 
 import csv
+import functools
 import io
 from collections import defaultdict
 from pathlib import Path
@@ -243,13 +244,20 @@ def _time_table(systems: dict[str, list[dict]]) -> list[str]:
             tabulate(rows, headers=["stage", "hours", "share"], tablefmt="github", disable_numparse=True), ""]
 
 
+@functools.lru_cache(maxsize=2)
+def _dataset(name: str, dataset_path: str | None):
+    """A dataset, loaded once per leaderboard command (the results key and the split both need it)."""
+    from bench.data import load_dataset
+
+    return load_dataset(name, dataset_path)
+
+
 def _evaluation_split(suite: Suite, dataset_path: str | None = None):
     """The suite's split (for the memorisation table), or None for a dataset that is not registered."""
-    from bench.data import load_dataset
     from bench.protocol import make_split
 
     try:
-        return make_split(load_dataset(suite.dataset, dataset_path), suite.protocol)
+        return make_split(_dataset(suite.dataset, dataset_path), suite.protocol)
     except BenchError:
         return None
 
@@ -471,13 +479,12 @@ def _source(suite: Suite, dataset_path: str | None) -> tuple[str, dict | None]:
     the user's folder that `run --dataset-path` was given (its records live under runs/SUITE@NAME-HASH)."""
     if dataset_path is None:
         return suite.name, _data_files(suite)
-    from bench.data import load_dataset
-
-    dataset = load_dataset(suite.dataset, dataset_path)
+    dataset = _dataset(suite.dataset, dataset_path)
     return records.results_key(suite.name, dataset.name, dataset.files), dict(dataset.files)
 
 
 def _tables(suite: Suite, results: Path, dataset_path: str | None, figures: list | None = None):
+    _dataset.cache_clear()  # once per command: a folder changed since an earlier call is read again
     key, data_files = _source(suite, dataset_path)
     markdown, table_csv, _ = build_tables(suite, results, data_files, figures, key, dataset_path)
     out = Path(results) / "leaderboards"
