@@ -62,7 +62,7 @@ def test_dry_run_prints_resolved_config_and_jobs():
     result = run_cli("run", "--suite", "tiny", "--budget", "smoke", "--set", "protocol.max_history=7", "--dry-run")
     assert result.returncode == 0, result.stderr
     assert "max_history: 7" in result.stdout and "budget: smoke" in result.stdout
-    assert "jobs (12):" in result.stdout and "random seed 1" in result.stdout and "title+tiger seed 0" in result.stdout
+    assert "jobs (12, under " in result.stdout and "random seed 1" in result.stdout and "title+tiger seed 0" in result.stdout
 
 
 def test_data_stats_amazon_beauty():
