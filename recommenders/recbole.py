@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
@@ -66,7 +67,7 @@ class RecBoleSequential(Recommender):
         learning_rate: float = 0.001
         train_batch_size: int = 2048
         eval_batch_size: int = 4096
-        precision: str = "auto"          # auto: bf16 autocast where the device has native bf16; bf16; fp32
+        precision: Literal["auto", "bf16", "fp32"] = "auto"  # auto: bf16 autocast where the device has it natively
         params: dict = field(default_factory=dict)  # any other RecBole setting (hidden_size, n_layers, ...)
 
     def fit(self, split, sids, seed):
