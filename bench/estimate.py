@@ -26,10 +26,8 @@ from bench import records
 def job_seconds(record: dict) -> float:
     """A job's wall time as its record counts it: the fit (every process of a resumed one), evaluation and
     the beam-fidelity check; the SID table is shared between jobs and counted apart."""
-    from bench.leaderboard import fit_seconds
-
     timing = record["timing"]
-    return fit_seconds(record) + timing["valid_s"] + timing["test_s"] + (
+    return records.fit_seconds(record) + timing["valid_s"] + timing["test_s"] + (
         (record.get("beam_fidelity") or {}).get("seconds", 0.0))
 
 

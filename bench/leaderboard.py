@@ -193,15 +193,6 @@ def _tokenizer_table(systems: dict[str, list[dict]]) -> list[list]:
     return [rows[name] for name in sorted(rows)]
 
 
-def fit_seconds(record: dict) -> float:
-    """The fit's wall seconds over all its processes. Records made before a resumed fit counted its earlier,
-    killed processes in `timing.fit_s` hold only the last process there; their `training.train_minutes`
-    (kept in the checkpoint by tiger) holds the whole training."""
-    fit_s = record["timing"]["fit_s"]
-    training_s = 60.0 * (record.get("training") or {}).get("train_minutes", 0.0)
-    return training_s if training_s > fit_s + 1.0 else fit_s  # beyond the minutes' rounding: a resumed fit
-
-
 def time_by_stage(systems: dict[str, list[dict]]) -> dict[str, float]:
     """Seconds spent per stage by the records of one table, each shared stage counted once: a text or CF
     embedding once per content hash, a SID table once per (tokenizer, seed), as the cache shares them."""
@@ -217,10 +208,10 @@ def time_by_stage(systems: dict[str, list[dict]]) -> dict[str, float]:
                 for name, info in (tokenizer.get("features") or {}).items():
                     if name in ("text_embeddings", "cf_embeddings"):
                         features[(name, info["hash"])] = info.get("embed_seconds", info["seconds"])
-                stages["generative training"] += fit_seconds(record)
+                stages["generative training"] += records.fit_seconds(record)
                 stages["generative evaluation"] += evaluation
             elif record["recommender"].get("plugin") == "recbole":
-                stages["RecBole training"] += fit_seconds(record)
+                stages["RecBole training"] += records.fit_seconds(record)
                 stages["RecBole evaluation"] += evaluation
             else:
                 stages["other"] += timing["total_s"]
@@ -308,30 +299,29 @@ def _id_level_table(systems: dict[str, list[dict]], order: list[str], names: lis
 
 def _published_table(published, systems: dict[str, list[dict]], names: list[str]) -> list[str]:
     """The suite's published rows (same split) beside ours: our paired system's mean over its seeds, item level,
-    and ours as a share of the published figure. Published numbers are shown, never used."""
+    and ours as a share of the published figure at the largest cutoff. Published numbers are shown, never used."""
     if not published:
         return []
+    k = max(parse_metric(m)[1] for m in names)
+    at_k = [m for m in names if parse_metric(m)[1] == k]
     rows = []
     for row in published:
         recs = systems.get(row.pairs_with or "", [])
-        ours = {m: float(np.mean([r["metrics"]["test"][m] for r in recs])) for m in names} if recs else {}
         cells = [row.name, *(f"{row.metrics[m]:.4f}" if m in row.metrics else "" for m in names)]
-        if ours:
+        if recs:
+            ours = {m: float(np.mean([r["metrics"]["test"][m] for r in recs])) for m in names}
             cells.append(f"{row.pairs_with} ({len(recs)} seed{'s' * (len(recs) > 1)})")
             cells += [f"{ours[m]:.4f}" for m in names]
-            cells.append(" / ".join(f"{ours[m] / row.metrics[m]:.0%}" if m in row.metrics else "—"
-                                    for m in names if parse_metric(m)[1] == max(parse_metric(n)[1] for n in names)))
+            cells.append(" / ".join(f"{ours[m] / row.metrics[m]:.0%}" if m in row.metrics else "—" for m in at_k))
         else:
             cells += [row.pairs_with + " (no record)" if row.pairs_with else "", *("" for _ in names), ""]
         cells.append(row.source + (f"; {row.note}" if row.note else ""))
         rows.append(cells)
-    k = max(parse_metric(m)[1] for m in names)
     short = [short_name(m) for m in names]
-    ratio = " / ".join(short_name(m) for m in names if parse_metric(m)[1] == k)
     return ["Published results on this split beside ours (the suite's `published` rows; ours: test, item level, "
             "mean over seeds, at this budget; papers that compare generated IDs count at ID level, see above):", "",
             tabulate(rows, headers=["published", *short, "ours", *(f"ours {n}" for n in short),
-                                    f"ours / published {ratio}", "source"],
+                                    f"ours / published {' / '.join(short_name(m) for m in at_k)}", "source"],
                      tablefmt="github", disable_numparse=True), ""]
 
 
@@ -401,7 +391,7 @@ def build_tables(suite: Suite, results: Path, data_files: dict | None, figures: 
                     (main, p_main), (_, p_partner) = tests[tested[0]], tests[tested[1]]
                     row += ["—" if main.relative is None else f"{main.relative:+.1%}",
                             f"[{main.ci_low:+.4f}, {main.ci_high:+.4f}]", _p(p_main), _p(p_partner)]
-            row.append(f"{np.mean([fit_seconds(r) for r in recs]):.1f}")
+            row.append(f"{np.mean([records.fit_seconds(r) for r in recs]):.1f}")
             row.append(_setup(recs[0]))
             table.append(row)
             csv_row = {"budget": budget, "system": system, "seeds": len(recs),
@@ -414,7 +404,7 @@ def build_tables(suite: Suite, results: Path, data_files: dict | None, figures: 
                             f"{metric}_ci_low": "" if comparison is None else round(comparison.ci_low, 6),
                             f"{metric}_ci_high": "" if comparison is None else round(comparison.ci_high, 6),
                             f"{metric}_p_holm": "" if p is None else float(f"{p:.4g}")}
-            csv_row["fit_s_mean"] = round(float(np.mean([fit_seconds(r) for r in recs])), 3)
+            csv_row["fit_s_mean"] = round(float(np.mean([records.fit_seconds(r) for r in recs])), 3)
             rows_csv.append(csv_row)
         headers = ["system", "seeds", *map(short_name, names)]
         if ref:

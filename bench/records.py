@@ -210,6 +210,15 @@ def remove_stale_locks(folder: Path) -> list[Path]:
     return removed
 
 
+def fit_seconds(record: dict) -> float:
+    """The fit's wall seconds over all its processes. Records made before a resumed fit counted its earlier,
+    killed processes in `timing.fit_s` hold only the last process there; their `training.train_minutes`
+    (kept in the checkpoint by tiger) holds the whole training."""
+    fit_s = record["timing"]["fit_s"]
+    training_s = 60.0 * (record.get("training") or {}).get("train_minutes", 0.0)
+    return training_s if training_s > fit_s + 1.0 else fit_s  # beyond the minutes' rounding: a resumed fit
+
+
 def find_records(results: Path, suite: str | None = None) -> list[Path]:
     base = Path(results) / "runs" / (suite or "")
     return sorted(p for p in base.rglob("seed*.json")) if base.is_dir() else []
