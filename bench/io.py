@@ -12,11 +12,20 @@ from pathlib import Path
 import numpy as np
 
 
+def _file_mode() -> int:
+    """The mode `open()` would give a new file (0o644 under the usual umask). mkstemp makes 0o600 files, so
+    records written through it would be unreadable to the other users of a shared results folder."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, _file_mode())
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()

@@ -1,6 +1,7 @@
 import copy
 import json
 import os
+import stat
 
 import numpy as np
 import pytest
@@ -242,3 +243,12 @@ def test_stale_locks_of_killed_sweep_trials_are_removed_and_live_ones_kept(tmp_p
     assert records.remove_stale_locks(tmp_path / "study") == [killed]
     assert not (tmp_path / "study" / "trial-0003").exists()  # the folders it left empty went with it
     assert running.exists()
+
+
+def test_atomic_write_gives_the_umask_mode_not_mkstemps_private_one(tmp_path):
+    old = os.umask(0o022)
+    try:
+        atomic_write_json(tmp_path / "record.json", {"a": 1})
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "record.json").stat().st_mode) == 0o644
