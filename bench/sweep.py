@@ -4,7 +4,8 @@
   tokenizer's (`tokenizer.*`) and the recommender's (`recommender.*`) and runs one job of the suite with them
   at the chosen budget and the suite's first seed. Objective: the suite's `selection_metric` on validation
   (NDCG@10 by default; never the test split).
-- Seeded TPE sampler; a median pruner fed by the recommender's per-epoch validation scores.
+- Seeded TPE sampler; a median pruner fed by the recommender's per-epoch validation scores, from the
+  plugin's `prune_after_epochs` on (earlier scores rank how fast a trial starts, not where it ends).
 - Storage: a SQLite file in results/sweeps/ by default (nothing to start); `--storage postgresql://...` lets
   any number of workers on any number of machines share one study, each running the same command. The
   study stops at `trials` finished (complete or pruned) trials in total, however many workers pull from it.
@@ -151,7 +152,7 @@ def default_storage(results: Path | None = None) -> str:
     return f"sqlite:///{(folder / 'studies.db').resolve()}"
 
 
-def _open_study(name: str, storage: str, seed: int, metric: str, attempts: int = 6):
+def _open_study(name: str, storage: str, seed: int, metric: str, prune_after_epochs: int = 3, attempts: int = 6):
     """Create or join the study; returns (study, created). Workers started together race to create the
     storage's tables and the study: exactly one creates it (the study's name is unique in the storage), the
     losers of that race retry (after a short, growing pause) and then simply join."""
@@ -169,7 +170,8 @@ def _open_study(name: str, storage: str, seed: int, metric: str, attempts: int =
                                                      grace_period=300)
             direction = "maximize" if higher_is_better(metric) else "minimize"
             options = dict(study_name=name, storage=backend, direction=direction, sampler=trial_sampler(seed, 0),
-                           pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1))
+                           pruner=optuna.pruners.MedianPruner(n_startup_trials=3,
+                                                                              n_warmup_steps=prune_after_epochs))
             try:
                 return optuna.create_study(load_if_exists=False, **options), True
             except optuna.exceptions.DuplicatedStudyError:
@@ -223,7 +225,9 @@ def run_sweep(target: SweepTarget, trials: int, storage: str | None, study_name:
     storage = storage or default_storage(results)
     study_name = study_name or target.default_study()
     space = search_space(target)
-    study, created = _open_study(study_name, storage, seed, target.suite.selection_metric)
+    recommender = registry.get("recommenders", target.suite.plugin_name("recommenders", target.recommender))
+    study, created = _open_study(study_name, storage, seed, target.suite.selection_metric,
+                                 recommender.prune_after_epochs)
     for path in records.remove_stale_locks(results / "sweeps" / study_name):
         log(f"removed {path}: its trial's worker was killed")
     _enqueue_suite_setting(study, created, current_values(target, space))
