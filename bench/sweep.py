@@ -169,9 +169,9 @@ def _open_study(name: str, storage: str, seed: int, metric: str, prune_after_epo
                 backend = optuna.storages.RDBStorage(storage, engine_kwargs=engine, heartbeat_interval=60,
                                                      grace_period=300)
             direction = "maximize" if higher_is_better(metric) else "minimize"
+            pruner = optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=prune_after_epochs)
             options = dict(study_name=name, storage=backend, direction=direction, sampler=trial_sampler(seed, 0),
-                           pruner=optuna.pruners.MedianPruner(n_startup_trials=3,
-                                                                              n_warmup_steps=prune_after_epochs))
+                           pruner=pruner)
             try:
                 return optuna.create_study(load_if_exists=False, **options), True
             except optuna.exceptions.DuplicatedStudyError:
