@@ -110,7 +110,10 @@ def _parser() -> argparse.ArgumentParser:
     sweep.add_argument("--tune", default="recommender,tokenizer",
                        help="whose search spaces to sample: recommender, tokenizer, or both (default)")
     sweep.add_argument("--freeze", action="store_true",
-                       help="run nothing; write the study's best settings to suites/tuned/SUITE/SYSTEM.BUDGET.yaml")
+                       help="run nothing; write the study's best settings to suites/tuned/SUITE/SYSTEM.BUDGET.yaml, "
+                            "if they beat the suite's own setting significantly on validation")
+    sweep.add_argument("--force", action="store_true",
+                       help="with --freeze: freeze the best trial without that comparison")
 
     data = command("data", "inspect and validate datasets")
     data.add_argument("action", choices=["stats", "validate"])
@@ -199,7 +202,7 @@ def cmd_sweep(args) -> int:
     target = sweep_target(_suite(args), args.tokenizer, args.recommender,
                           resolve_budget(args.budget, device), args.tune)
     if args.freeze:
-        path = freeze(target, args.storage, args.study, args.results_dir)
+        path = freeze(target, args.storage, args.study, args.results_dir, force=args.force)
         print(f"{path.read_text()}\nwrote {path}")
         return 0
     print(summary(run_sweep(target, args.trials, args.storage, args.study, device, args.seed, args.results_dir,

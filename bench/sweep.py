@@ -10,7 +10,8 @@
   any number of workers on any number of machines share one study, each running the same command. The
   study stops at `trials` finished (complete or pruned) trials in total, however many workers pull from it.
 - Every trial writes its own record under results/sweeps/<study>/trial-<n>/, so workers never share a file.
-- `freeze` writes the best trial's settings to suites/tuned/<suite>/<tokenizer>+<recommender>.<budget>.yaml;
+- `freeze` writes the best trial's settings to suites/tuned/<suite>/<tokenizer>+<recommender>.<budget>.yaml
+  when they beat the suite's own setting (trial 0) on per-user validation, paired t-test p < .05;
   from then on `python -m bench run` uses them for that pair and budget (rerun over the suite's seeds), and
   records say so. The leaderboard only ever reads suite runs, never trial records.
 """
@@ -32,6 +33,8 @@ from bench.metrics import higher_is_better
 from bench.paths import results_dir as default_results_dir
 from bench.suites import Suite, resolve_system
 from bench.tuned import tuned_path
+
+SIGNIFICANCE = 0.05  # a frozen setting must beat the suite's own on validation at this level (paired t-test)
 
 KINDS = ("log", "float", "int", "choice")
 
@@ -265,8 +268,47 @@ def run_sweep(target: SweepTarget, trials: int, storage: str | None, study_name:
     return study
 
 
-def freeze(target: SweepTarget, storage: str | None, study_name: str | None, results: Path | None = None) -> Path:
-    """Write the study's best trial as the pair's tuned configuration for this budget."""
+def _per_user_validation(results: Path, study_name: str, trial_number: int, metric: str):
+    """A finished trial's per-user validation metric, from the record it wrote (None where this machine has
+    no such record: the trial ran elsewhere)."""
+    import numpy as np
+
+    folder = Path(results or default_results_dir()) / "sweeps" / study_name / f"trial-{trial_number:04d}"
+    found = sorted(folder.rglob("*.per_user.npz")) if folder.is_dir() else []
+    if len(found) != 1:
+        return None
+    with np.load(found[0]) as data:
+        return data[f"valid.{metric}"] if f"valid.{metric}" in data.files else None
+
+
+def gain_over_suite_setting(target: SweepTarget, study, study_name: str, results: Path | None):
+    """The best trial against the study's trial 0 (the suite's own setting) on per-user validation: a paired
+    t-test, as the leaderboard compares systems. A sweep's best of many trials is partly luck (on SASRec the
+    best, +1% NDCG@10 with p = .53, tested 4% below the suite's setting), so only a significant gain is kept."""
+    from bench.stats import paired_comparison
+
+    metric = target.suite.selection_metric
+    best, first = study.best_trial, study.trials[0]
+    if best.number == first.number:
+        return None
+    if first.state.name != "COMPLETE":
+        raise ConfigError(f"study '{study_name}': trial 0 (the suite's setting) did not finish, so nothing shows "
+                          "the best trial is better than it; `--freeze --force` freezes it anyway")
+    arrays = [_per_user_validation(results, study_name, t.number, metric) for t in (best, first)]
+    if any(a is None for a in arrays):
+        raise ConfigError(f"study '{study_name}': the per-user records of trials {best.number} and 0 are not under "
+                          f"{Path(results or default_results_dir()) / 'sweeps' / study_name}; copy them there from "
+                          "the machines that ran them, or `--freeze --force`")
+    comparison = paired_comparison(*arrays)
+    delta, p_value = comparison.mean_difference, comparison.p_value
+    return {"against_trial": first.number, "delta": round(delta, 6), "p_value": round(p_value, 6),
+            "significant": delta > 0 and p_value < SIGNIFICANCE}
+
+
+def freeze(target: SweepTarget, storage: str | None, study_name: str | None, results: Path | None = None,
+           force: bool = False) -> Path:
+    """Write the study's best trial as the pair's tuned configuration for this budget, if it is significantly
+    better on validation than the suite's own setting (or `force`)."""
     import optuna
 
     study_name = study_name or target.default_study()
@@ -275,10 +317,23 @@ def freeze(target: SweepTarget, storage: str | None, study_name: str | None, res
         best = study.best_trial
     except (KeyError, ValueError) as err:
         raise ConfigError(f"study '{study_name}' has no finished trial to freeze ({err})") from None
+    metric = target.suite.selection_metric
+    gain = None if force else gain_over_suite_setting(target, study, study_name, results)
+    if best.number == study.trials[0].number:
+        raise ConfigError(f"study '{study_name}': the best trial is trial 0, the suite's own setting; nothing to freeze")
+    if gain is not None and not gain["significant"]:
+        base = study.trials[0].value
+        raise ConfigError(
+            f"study '{study_name}': best trial {best.number} (validation {metric} {best.value:.4f}) against the "
+            f"suite's setting (trial 0, {base:.4f}): {gain['delta']:+.4f}, paired t-test p = {gain['p_value']:.2g}, "
+            f"not a significant gain (p < {SIGNIFICANCE}); the suite's setting stays. `--freeze --force` freezes "
+            "it anyway")
     finished = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     data = {"suite": target.suite.name, "system": target.system, "budget": target.budget, "study": study_name,
             "trial": best.number, "trials_complete": len(finished),
-            "objective": {f"validation {target.suite.selection_metric}": round(best.value, 6)}, "overrides": nest(best.params)}
+            "objective": {f"validation {metric}": round(best.value, 6)},
+            "against_suite_setting": gain if gain is not None else "not compared (--force)",
+            "overrides": nest(best.params)}
     path = tuned_path(target.suite.name, target.system, target.budget)
     header = ("# Frozen by `python -m bench sweep --freeze`: the best trial of the study below. `python -m bench run`\n"
               "# uses these settings for this system at this budget; delete the file to go back to the suite's.\n")
