@@ -302,7 +302,7 @@ def gain_over_suite_setting(target: SweepTarget, study, study_name: str, results
     comparison = paired_comparison(*arrays)
     delta, p_value = comparison.mean_difference, comparison.p_value
     return {"against_trial": first.number, "delta": round(delta, 6), "p_value": round(p_value, 6),
-            "significant": delta > 0 and p_value < SIGNIFICANCE}
+            "significant": (delta > 0) == higher_is_better(metric) and delta != 0 and p_value < SIGNIFICANCE}
 
 
 def freeze(target: SweepTarget, storage: str | None, study_name: str | None, results: Path | None = None,
