@@ -68,7 +68,7 @@ class Recommender:
     # What `python -m bench sweep` may tune: {"train.lr": ("log", 1e-4, 1e-2), "model.d_model": ("choice", [64, 128])}
     search_space: ClassVar[dict[str, tuple]] = {}
     # Validation epochs a sweep's median pruner only records: early scores rank learning rates (how fast a
-    # trial starts), not settings. With 1, a SASRec sweep pruned 9 of 12 trials after 1-2 of their ~25 epochs.
+    # trial starts), not settings. With 1, a SASRec sweep pruned 7 of 12 trials after 1-2 of ~25 epochs.
     prune_after_epochs: ClassVar[int] = 3
     # settings that make `python -m bench check recommender` quick on its 120-item catalogue
     check_overrides: ClassVar[dict] = {}

@@ -268,12 +268,11 @@ def run_sweep(target: SweepTarget, trials: int, storage: str | None, study_name:
     return study
 
 
-def _per_user_validation(results: Path, study_name: str, trial_number: int, metric: str):
-    """A finished trial's per-user validation metric, from the record it wrote (None where this machine has
-    no such record: the trial ran elsewhere)."""
+def _per_user_validation(folder: Path, metric: str):
+    """A finished trial's per-user validation metric, from the record it wrote in its trial folder (None where
+    this machine has no such record: the trial ran elsewhere)."""
     import numpy as np
 
-    folder = Path(results or default_results_dir()) / "sweeps" / study_name / f"trial-{trial_number:04d}"
     found = sorted(folder.rglob("*.per_user.npz")) if folder.is_dir() else []
     if len(found) != 1:
         return None
@@ -281,7 +280,7 @@ def _per_user_validation(results: Path, study_name: str, trial_number: int, metr
         return data[f"valid.{metric}"] if f"valid.{metric}" in data.files else None
 
 
-def gain_over_suite_setting(target: SweepTarget, study, study_name: str, results: Path | None):
+def _gain_over_suite_setting(target: SweepTarget, study, study_name: str, results: Path | None) -> dict:
     """The best trial against the study's trial 0 (the suite's own setting) on per-user validation: a paired
     t-test, as the leaderboard compares systems. A sweep's best of many trials is partly luck (on SASRec the
     best, +1% NDCG@10 with p = .53, tested 4% below the suite's setting), so only a significant gain is kept."""
@@ -289,16 +288,14 @@ def gain_over_suite_setting(target: SweepTarget, study, study_name: str, results
 
     metric = target.suite.selection_metric
     best, first = study.best_trial, study.trials[0]
-    if best.number == first.number:
-        return None
     if first.state.name != "COMPLETE":
         raise ConfigError(f"study '{study_name}': trial 0 (the suite's setting) did not finish, so nothing shows "
                           "the best trial is better than it; `--freeze --force` freezes it anyway")
-    arrays = [_per_user_validation(results, study_name, t.number, metric) for t in (best, first)]
+    folder = Path(results or default_results_dir()) / "sweeps" / study_name
+    arrays = [_per_user_validation(folder / f"trial-{t.number:04d}", metric) for t in (best, first)]
     if any(a is None for a in arrays):
         raise ConfigError(f"study '{study_name}': the per-user records of trials {best.number} and 0 are not under "
-                          f"{Path(results or default_results_dir()) / 'sweeps' / study_name}; copy them there from "
-                          "the machines that ran them, or `--freeze --force`")
+                          f"{folder}; copy them there from the machines that ran them, or `--freeze --force`")
     comparison = paired_comparison(*arrays)
     delta, p_value = comparison.mean_difference, comparison.p_value
     return {"against_trial": first.number, "delta": round(delta, 6), "p_value": round(p_value, 6),
@@ -318,9 +315,9 @@ def freeze(target: SweepTarget, storage: str | None, study_name: str | None, res
     except (KeyError, ValueError) as err:
         raise ConfigError(f"study '{study_name}' has no finished trial to freeze ({err})") from None
     metric = target.suite.selection_metric
-    gain = None if force else gain_over_suite_setting(target, study, study_name, results)
     if best.number == study.trials[0].number:
         raise ConfigError(f"study '{study_name}': the best trial is trial 0, the suite's own setting; nothing to freeze")
+    gain = None if force else _gain_over_suite_setting(target, study, study_name, results)
     if gain is not None and not gain["significant"]:
         base = study.trials[0].value
         raise ConfigError(
