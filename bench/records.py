@@ -132,11 +132,12 @@ def is_complete(path: Path, run_id: str) -> bool:
 
 
 class JobLock:
-    """One runner per job: `PATH.lock`, created exclusively, names the owner's host and pid, so two runners
-    (or two machines on a shared folder) never train the same job into one checkpoint. A lock whose owner
-    process is gone (same host) is stale and taken over; a lock from another host is trusted. Two runners
-    taking over the same stale lock in the same instant could both run it (then the second record replaces
-    the first, which holds the same settings)."""
+    """One runner per job: `PATH.lock` names the owner's host and pid, so two runners (or two machines on a
+    shared folder) never train the same job into one checkpoint. The lock appears with its content in one
+    step (a hard link of a private file): created empty and written after, a racing runner could read it
+    empty, call it no one's and take it too. A lock whose owner process is gone (same host) is stale and is
+    taken over under `PATH.lock.takeover`, so two runners meeting one stale lock cannot both take it; a lock
+    from another host is trusted."""
 
     def __init__(self, record_path: Path):
         self.path = Path(record_path).with_name(Path(record_path).name + ".lock")
@@ -160,22 +161,57 @@ class JobLock:
             return True
         return True
 
+    def _create(self, path: Path) -> bool:
+        """Make `path` hold this runner's name, atomically; False when it already exists."""
+        private = path.with_name(f".{path.name}.{self.me['pid']}.{os.urandom(4).hex()}")  # one per call
+        private.write_text(json.dumps(self.me))
+        try:
+            os.link(private, path)
+            return True
+        except FileExistsError:
+            return False
+        finally:
+            private.unlink(missing_ok=True)
+
+    def _stale(self, path: Path) -> bool:
+        """The lock at `path` exists and its owner is gone (or it names no one)."""
+        if not path.exists():
+            return False
+        try:
+            owner = json.loads(path.read_text())
+        except FileNotFoundError:
+            return False  # released just now
+        except (OSError, ValueError):
+            return True
+        return not (isinstance(owner, dict) and self._alive(owner))
+
     def acquire(self) -> bool:
         self.created = [folder for folder in (self.path.parent, *self.path.parent.parents) if not folder.exists()]
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        for _ in range(2):
-            try:
-                handle = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            except FileExistsError:
-                owner = self.owner()
-                if owner is not None and self._alive(owner):
-                    return False
-                self.path.unlink(missing_ok=True)  # stale (or unreadable): its runner is gone
-                continue
-            with os.fdopen(handle, "w") as out:
-                json.dump(self.me, out)
-            return True
-        return False
+        for _ in range(3):
+            if self._create(self.path):
+                return True
+            if self._stale(self.path):
+                return self._take_over()
+            if self.path.exists():
+                return False  # a live owner
+        return False  # released and taken again, three times over: busy
+
+    def _take_over(self) -> bool:
+        """Replace a stale lock. Only the runner holding `.takeover` may, and it looks again once it holds it:
+        a runner that saw the stale lock a moment ago may find it already replaced by a live one."""
+        guard = self.path.with_name(self.path.name + ".takeover")
+        if not self._create(guard):
+            if self._stale(guard):  # its runner died mid-takeover: clear it, the next attempt proceeds
+                guard.unlink(missing_ok=True)
+            return False
+        try:
+            if self.path.exists() and not self._stale(self.path):
+                return False  # replaced by a live runner since we looked
+            self.path.unlink(missing_ok=True)
+            return self._create(self.path)
+        finally:
+            guard.unlink(missing_ok=True)
 
     def release(self) -> None:
         if self.owner() == self.me:
