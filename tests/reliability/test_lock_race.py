@@ -1,6 +1,6 @@
 """Issue 18.5: racing runners take a job's lock one at a time, whether the lock is new or left by a dead
 runner. The lock used to be created empty and written after; under load a second runner read it empty,
-called it no one's and took it too (CI saw one job trained twice)."""
+called it no one's and took it too (a CI run on a loaded machine saw one job trained twice)."""
 
 import json
 import multiprocessing
