@@ -316,7 +316,8 @@ def freeze(target: SweepTarget, storage: str | None, study_name: str | None, res
         raise ConfigError(f"study '{study_name}' has no finished trial to freeze ({err})") from None
     metric = target.suite.selection_metric
     if best.number == study.trials[0].number:
-        raise ConfigError(f"study '{study_name}': the best trial is trial 0, the suite's own setting; nothing to freeze")
+        raise ConfigError(f"study '{study_name}': the best trial is trial 0, the suite's own setting; "
+                          "nothing to freeze")
     gain = None if force else _gain_over_suite_setting(target, study, study_name, results)
     if gain is not None and not gain["significant"]:
         base = study.trials[0].value

@@ -256,7 +256,8 @@ def test_recbole_sweeps_tune_each_models_own_settings_from_recboles_defaults(ent
 
 def test_the_pruner_only_records_the_epochs_before_the_plugins_warm_up(tmp_path):
     """A slow start is not a bad end: with the warm-up at 1 epoch a SASRec sweep pruned 9 of its first 12
-    trials, 7 after 1-2 epochs. Scores before `prune_after_epochs` never prune; from it on, a trial below the median does."""
+    trials, 7 after 1-2 epochs. Scores before `prune_after_epochs` never prune; from it on, a trial below the
+    median does."""
     import optuna
 
     from bench import registry
