@@ -145,10 +145,7 @@ class JobLock:
         self.created: list[Path] = []  # folders acquire made, removed on release if nothing was written there
 
     def owner(self) -> dict | None:
-        try:
-            return json.loads(self.path.read_text())
-        except (OSError, ValueError):
-            return None
+        return _read_owner(self.path)
 
     def _alive(self, owner: dict) -> bool:
         if owner.get("host") != self.me["host"]:
@@ -223,16 +220,31 @@ class JobLock:
                 break
 
 
+def _is_lock_file(path: Path) -> bool:
+    """A job lock (`seed0.json.lock`), its takeover guard (`.lock.takeover`) or the private file a runner
+    links either from (`.seed0.json.lock.<pid>.<random>`): each holds its owner's host and pid."""
+    name = path.name
+    return name.endswith((".json.lock", ".json.lock.takeover")) or (name.startswith(".") and ".json.lock." in name)
+
+
+def _read_owner(path: Path):
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
 def remove_stale_locks(folder: Path) -> list[Path]:
-    """Remove the locks under `folder` whose owner process is gone (this host only), and the folders they
-    leave empty. A killed sweep trial's folder is never reused (the next trial has its own number), so its
-    lock would otherwise stay behind; a resumed suite run needs none of this (it takes its lock over)."""
+    """Remove the lock files under `folder` (locks, takeover guards, a killed runner's private files) whose
+    owner process is gone (this host only), and the folders they leave empty. A killed sweep trial's folder
+    is never reused (the next trial has its own number), so its lock would otherwise stay behind; a resumed
+    suite run needs none of this (it takes its lock over)."""
     folder = Path(folder)
     removed = []
-    for path in sorted(folder.rglob("*.json.lock")) if folder.is_dir() else []:
-        lock = JobLock(path.with_name(path.name.removesuffix(".lock")))
-        owner = lock.owner()
-        if owner is not None and lock._alive(owner):
+    for path in sorted(p for p in folder.rglob("*") if _is_lock_file(p)) if folder.is_dir() else []:
+        lock = JobLock(path)  # only for its owner test: `_stale` reads the file at `path` itself
+        private = path.name.startswith(".")  # empty while its runner writes it: only a dead owner's goes
+        if not lock._stale(path) or (private and not isinstance(_read_owner(path), dict)):
             continue
         path.unlink(missing_ok=True)
         removed.append(path)

@@ -252,3 +252,24 @@ def test_atomic_write_gives_the_umask_mode_not_mkstemps_private_one(tmp_path):
     finally:
         os.umask(old)
     assert stat.S_IMODE((tmp_path / "record.json").stat().st_mode) == 0o644
+
+
+def test_a_killed_runners_takeover_guard_and_private_files_go_with_its_lock(tmp_path):
+    """A runner killed mid-acquire leaves its private file (and maybe a takeover guard) beside the lock;
+    they name their owner too, so a dead one's are stale, while a private file still being written stays."""
+    import subprocess
+    import sys
+
+    dead = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                              text=True).stdout)
+    host = records.JobLock(tmp_path / "x.json").me["host"]
+    trial = tmp_path / "study" / "trial-0001"
+    trial.mkdir(parents=True)
+    guard, private = trial / "seed0.json.lock.takeover", trial / f".seed0.json.lock.{dead}.0a1b2c3d"
+    for path in (guard, private):
+        path.write_text(json.dumps({"host": host, "pid": dead}))
+    being_written = tmp_path / "study" / "trial-0002" / f".seed0.json.lock.{os.getpid()}.00ff00ff"
+    being_written.parent.mkdir()
+    being_written.write_text("")
+    assert sorted(records.remove_stale_locks(tmp_path / "study")) == sorted([guard, private])
+    assert not trial.exists() and being_written.exists()
