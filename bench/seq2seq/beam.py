@@ -10,6 +10,7 @@ are no item, reporting how many were invalid.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 import torch
 
@@ -43,16 +44,18 @@ def beam_search(model: Seq2SeqRecommender, trie: PrefixTrie, users, history, len
     for level in range(vocab.n_levels):
         width = scores.shape[1]
         hidden = model.decode_next(last_tokens, level, state)  # [B*W, d]
+        size = vocab.level_sizes[level]
         if full_softmax:
             start = vocab.level_offsets[level]
-            logp = torch.log_softmax((hidden @ model.output_weight.T).float(), dim=-1)
-            logp = logp[:, start:start + vocab.level_sizes[level]]
+            logp = torch.log_softmax((hidden @ model.output_weight.T).float(), dim=-1)[:, start:start + size]
+            log_probs = partial(_take, logp)  # already normalised
         else:
-            logp = torch.log_softmax(model.level_logits(hidden, level).float(), dim=-1)  # [B*W, V]
-        size = logp.shape[-1]
+            logits = model.level_logits(hidden, level)  # [B*W, V]
+            log_probs = partial(_log_softmax_at, logits)
         if constrained:
-            top_scores, parent_beam, code, nodes = _best_children(trie, level, scores, nodes, logp, beam)
+            top_scores, parent_beam, code, nodes = _best_children(trie, level, scores, nodes, log_probs, size, beam)
         else:
+            logp = logp if full_softmax else torch.log_softmax(logits.float(), dim=-1)
             candidates = (scores.reshape(-1, 1) + logp).reshape(b, width * size)
             top_scores, top_index = candidates.topk(min(beam, width * size), dim=1)
             parent_beam, code = top_index // size, top_index % size
@@ -78,9 +81,31 @@ def beam_search(model: Seq2SeqRecommender, trie: PrefixTrie, users, history, len
     return BeamResult(items, scores, invalid)
 
 
-def _best_children(trie: PrefixTrie, level: int, scores, nodes, logp, beam: int):
+def _take(logp: torch.Tensor, rows: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
+    return logp[rows, codes]
+
+
+def _log_softmax_at(logits: torch.Tensor, rows: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
+    """`log_softmax(logits.float(), -1)[rows, codes]` for ascending `rows`, the same numbers bit for bit (the
+    softmax is row by row), a block of rows at a time. Whole, the float copy and the log-softmax of a title
+    ID's 6,751 codes for 5,120 beams (140 MB a level) ran at memory speed and took half of the beam search;
+    a block of ~2 MB stays in cache (6x faster on that shape, one thread). One block on a GPU."""
+    n, size = logits.shape
+    block = n if logits.device.type == "cuda" else max(64, (1 << 19) // size)
+    starts = list(range(0, n, block))
+    bounds = torch.searchsorted(rows, torch.tensor(starts + [n], device=rows.device)).tolist()
+    out = torch.empty(len(rows), device=logits.device)
+    for start, low, high in zip(starts, bounds, bounds[1:]):
+        if high > low:
+            part = torch.log_softmax(logits[start:start + block].float(), dim=-1)
+            out[low:high] = part[rows[low:high] - start, codes[low:high]]
+    return out
+
+
+def _best_children(trie: PrefixTrie, level: int, scores, nodes, log_probs, size: int, beam: int):
     """The `beam` best one-code extensions of each user's beams that stay in the trie: (scores, parent beam,
-    code, child node), each [B, beam'], beam' = min(beam, W x V) as a dense search would keep.
+    code, child node), each [B, beam'], beam' = min(beam, W x V) as a dense search would keep. `log_probs`
+    gives the level's log-probabilities at (rows, codes) of the flattened beams.
 
     Only the trie's edges are scored: a beam deep in a title's ID has a handful of children among thousands of
     codes, so a dense [B, W x V] mask, sum and top-k cost far more than the decoder step itself. Candidates
@@ -91,10 +116,10 @@ def _best_children(trie: PrefixTrie, level: int, scores, nodes, logp, beam: int)
     per_user = torch.bincount(user, minlength=b)
     slot = torch.arange(len(rows), device=rows.device) - torch.repeat_interleave(torch.cumsum(per_user, 0) - per_user,
                                                                                    per_user)
-    columns = max(int(per_user.max()) if len(rows) else 0, min(beam, width * logp.shape[-1]))
-    candidates = torch.full((b, columns), NEG_INF, device=logp.device)
-    candidates[user, slot] = scores.reshape(-1)[rows] + logp[rows, codes]
-    parent_beam = torch.zeros(b, columns, dtype=torch.long, device=logp.device)
+    columns = max(int(per_user.max()) if len(rows) else 0, min(beam, width * size))
+    candidates = torch.full((b, columns), NEG_INF, device=scores.device)
+    candidates[user, slot] = scores.reshape(-1)[rows] + log_probs(rows, codes)
+    parent_beam = torch.zeros(b, columns, dtype=torch.long, device=scores.device)
     parent_beam[user, slot] = rows - user * width
     code = torch.zeros_like(parent_beam)
     code[user, slot] = codes

@@ -116,6 +116,23 @@ def test_a_narrow_beam_equals_the_dense_search_it_replaces():
     assert torch.allclose(result.scores, scores, atol=1e-5)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_log_softmax_by_blocks_gives_the_whole_ones_numbers_bit_for_bit(dtype):
+    """Beam search normalises a level's logits a block of rows at a time (title IDs: 6,751 codes a level);
+    the numbers at the trie's edges must be exactly those of one log-softmax over the whole tensor, with rows
+    that have no edge (dead beams) and blocks with none."""
+    from bench.seq2seq.beam import _log_softmax_at
+
+    generator = torch.Generator().manual_seed(0)
+    logits = (4 * torch.randn(300, 9000, generator=generator)).to(dtype)  # blocks of 64 rows at 9,000 codes
+    rows = torch.sort(torch.randint(0, 300, (2000,), generator=generator)).values
+    rows = rows[(rows < 70) | (rows > 200)]  # rows 70-200 (all of block 2) have no edge
+    codes = torch.randint(0, 9000, (len(rows),), generator=generator)
+    whole = torch.log_softmax(logits.float(), dim=-1)[rows, codes]
+    assert torch.equal(_log_softmax_at(logits, rows, codes), whole)
+    assert len(_log_softmax_at(logits, rows[:0], codes[:0])) == 0
+
+
 def test_constrained_decoding_only_returns_real_distinct_items():
     table = random_table(n=60, sizes=(8, 8, 8), seed=3)
     torch.manual_seed(1)
