@@ -191,11 +191,11 @@ def _bounded_search(model, trie, memory, memory_mask, bound: float, chunk: int):
     for level in range(vocab.n_levels):
         if len(tokens) == 0:  # nothing reaches the bound
             return nodes, prefix_scores
-        logp = torch.cat([torch.log_softmax(model.level_logits(
-            model.decode(part, memory, memory_mask)[:, -1], level).float(), dim=-1) for part in tokens.split(chunk)])
-        candidates = (prefix_scores[:, None] + logp).masked_fill(~trie.allowed_mask(level, nodes), NEG_INF)
-        parent, code = torch.nonzero(torch.isfinite(candidates) & (candidates >= bound), as_tuple=True)
-        prefix_scores = candidates[parent, code]
-        nodes = trie.step(level, nodes[parent], code)
+        logits = torch.cat([model.level_logits(model.decode(part, memory, memory_mask)[:, -1], level)
+                            for part in tokens.split(chunk)])
+        parent, code, child = trie.children(level, nodes)  # only the trie's edges are scored
+        candidates = prefix_scores[parent] + _log_softmax_at(logits, parent, code)
+        keep = torch.isfinite(candidates) & (candidates >= bound)
+        parent, code, prefix_scores, nodes = parent[keep], code[keep], candidates[keep], child[keep]
         tokens = torch.cat([tokens[parent], (code + vocab.level_offsets[level])[:, None]], 1)
     return trie.leaf_items[nodes], prefix_scores
