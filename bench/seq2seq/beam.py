@@ -88,7 +88,7 @@ def _take(logp: torch.Tensor, rows: torch.Tensor, codes: torch.Tensor) -> torch.
 def _log_softmax_at(logits: torch.Tensor, rows: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
     """`log_softmax(logits.float(), -1)[rows, codes]` for ascending `rows`, the same numbers bit for bit (the
     softmax is row by row), a block of rows at a time. Whole, the float copy and the log-softmax of a title
-    ID's 6,751 codes for 5,120 beams (140 MB a level) ran at memory speed and took half of the beam search;
+    ID's 6,751 codes for 5,120 beams (140 MB a level) ran at memory speed, about a third of the beam search;
     a block of ~2 MB stays in cache (6x faster on that shape, one thread). One block on a GPU."""
     n, size = logits.shape
     block = n if logits.device.type == "cuda" else max(64, (1 << 19) // size)
