@@ -147,17 +147,6 @@ class JobLock:
     def owner(self) -> dict | None:
         return _read_owner(self.path)
 
-    def _alive(self, owner: dict) -> bool:
-        if owner.get("host") != self.me["host"]:
-            return True  # cannot look into another machine: trust it
-        try:
-            os.kill(int(owner["pid"]), 0)
-        except ProcessLookupError:
-            return False
-        except (PermissionError, KeyError, ValueError, TypeError):
-            return True
-        return True
-
     def _create(self, path: Path) -> bool:
         """Make `path` hold this runner's name, atomically; False when it already exists."""
         private = path.with_name(f".{path.name}.{self.me['pid']}.{os.urandom(4).hex()}")  # one per call
@@ -172,15 +161,7 @@ class JobLock:
 
     def _stale(self, path: Path) -> bool:
         """The lock at `path` exists and its owner is gone (or it names no one)."""
-        if not path.exists():
-            return False
-        try:
-            owner = json.loads(path.read_text())
-        except FileNotFoundError:
-            return False  # released just now
-        except (OSError, ValueError):
-            return True
-        return not (isinstance(owner, dict) and self._alive(owner))
+        return _lock_state(path, self.me["host"]) in ("dead", "unreadable")
 
     def acquire(self) -> bool:
         self.created = [folder for folder in (self.path.parent, *self.path.parent.parents) if not folder.exists()]
@@ -234,17 +215,45 @@ def _read_owner(path: Path):
         return None
 
 
+def _owner_alive(owner: dict, host: str) -> bool:
+    """Whether the process a lock names still runs; one on another host is trusted (we cannot look)."""
+    if owner.get("host") != host:
+        return True
+    try:
+        os.kill(int(owner["pid"]), 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, KeyError, ValueError, TypeError):
+        return True
+    return True
+
+
+def _lock_state(path: Path, host: str) -> str:
+    """What the lock file at `path` says: gone (no file, or released just now), alive, dead (its owner process
+    is gone) or unreadable (no owner in it: damaged, or a private file its runner is still writing)."""
+    try:
+        owner = json.loads(path.read_text())
+    except FileNotFoundError:
+        return "gone"
+    except (OSError, ValueError):
+        return "unreadable"
+    if not isinstance(owner, dict):
+        return "unreadable"
+    return "alive" if _owner_alive(owner, host) else "dead"
+
+
 def remove_stale_locks(folder: Path) -> list[Path]:
     """Remove the lock files under `folder` (locks, takeover guards, a killed runner's private files) whose
     owner process is gone (this host only), and the folders they leave empty. A killed sweep trial's folder
     is never reused (the next trial has its own number), so its lock would otherwise stay behind; a resumed
     suite run needs none of this (it takes its lock over)."""
     folder = Path(folder)
+    host = socket.gethostname()
     removed = []
     for path in sorted(p for p in folder.rglob("*") if _is_lock_file(p)) if folder.is_dir() else []:
-        lock = JobLock(path)  # only for its owner test: `_stale` reads the file at `path` itself
+        state = _lock_state(path, host)
         private = path.name.startswith(".")  # empty while its runner writes it: only a dead owner's goes
-        if not lock._stale(path) or (private and not isinstance(_read_owner(path), dict)):
+        if state not in ("dead", "unreadable") or (private and state == "unreadable"):
             continue
         path.unlink(missing_ok=True)
         removed.append(path)

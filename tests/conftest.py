@@ -41,6 +41,14 @@ def write_dataset(folder: Path, interactions: str, items: list[dict] | str | Non
     return folder
 
 
+@pytest.fixture(scope="session")
+def dead_pid() -> int:
+    """The pid of a process that has exited (a killed runner's, as its lock file names it)."""
+    child = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
+                           check=True)
+    return int(child.stdout)
+
+
 def tiny_split():
     """The `tiny` synthetic dataset (300 users, 120 items) split by our protocol."""
     from bench.data import load_dataset

@@ -5,8 +5,6 @@ called it no one's and took it too (a CI run on a loaded machine saw one job tra
 import json
 import multiprocessing
 import socket
-import subprocess
-import sys
 import time
 
 import pytest
@@ -26,16 +24,15 @@ def _race(path, start, winners):
 
 
 @pytest.mark.parametrize("left_by", ["nobody", "a dead runner"])
-def test_of_many_runners_racing_for_one_lock_exactly_one_wins(tmp_path, left_by):
+def test_of_many_runners_racing_for_one_lock_exactly_one_wins(tmp_path, left_by, dead_pid):
     forking = multiprocessing.get_context("fork")
-    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     counts = []
     for round_ in range(ROUNDS):
         record = tmp_path / f"round{round_}" / "seed0.json"
         record.parent.mkdir()
         if left_by == "a dead runner":
             record.with_name("seed0.json.lock").write_text(
-                json.dumps({"host": socket.gethostname(), "pid": int(gone.stdout)}))
+                json.dumps({"host": socket.gethostname(), "pid": dead_pid}))
         start, winners = forking.Barrier(RACERS), forking.Value("i", 0)
         racers = [forking.Process(target=_race, args=(record, start, winners)) for _ in range(RACERS)]
         for racer in racers:

@@ -161,12 +161,9 @@ def test_an_edited_summary_is_refused_everywhere(tmp_path):
     assert not records.is_complete(path, "0123456789abcdef")
 
 
-def test_a_job_lock_is_held_by_one_runner_and_a_dead_owners_lock_is_taken_over(tmp_path):
+def test_a_job_lock_is_held_by_one_runner_and_a_dead_owners_lock_is_taken_over(tmp_path, dead_pid):
     """Issue 18.5: one runner per job; a lock left by a killed runner does not block the job forever."""
-    import os
     import socket
-    import subprocess
-    import sys
 
     record = tmp_path / "runs" / "s" / "cpu" / "popularity" / "seed0.json"
     record.parent.mkdir(parents=True)
@@ -177,8 +174,7 @@ def test_a_job_lock_is_held_by_one_runner_and_a_dead_owners_lock_is_taken_over(t
     assert not first.path.exists() and second.acquire()
     second.release()
 
-    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    first.path.write_text(json.dumps({"host": socket.gethostname(), "pid": int(gone.stdout)}))
+    first.path.write_text(json.dumps({"host": socket.gethostname(), "pid": dead_pid}))
     assert second.acquire()  # stale: its process has exited
     second.release()
     first.path.write_text(json.dumps({"host": "another-machine", "pid": 1}))
@@ -229,15 +225,11 @@ def test_higher_is_better_drives_the_comparison():
     assert metrics.better("ndcg@10", 0.0, None) and not metrics.better("ndcg@10", 0.1, 0.1)
 
 
-def test_stale_locks_of_killed_sweep_trials_are_removed_and_live_ones_kept(tmp_path):
-    import subprocess
-    import sys
-
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+def test_stale_locks_of_killed_sweep_trials_are_removed_and_live_ones_kept(tmp_path, dead_pid):
     host = records.JobLock(tmp_path / "x.json").me["host"]
     killed = tmp_path / "study" / "trial-0003" / "runs" / "s" / "cpu" / "toy" / "seed0.json.lock"
     running = tmp_path / "study" / "trial-0004" / "runs" / "s" / "cpu" / "toy" / "seed0.json.lock"
-    for path, pid in ((killed, int(dead.stdout)), (running, os.getpid())):
+    for path, pid in ((killed, dead_pid), (running, os.getpid())):
         path.parent.mkdir(parents=True)
         path.write_text(json.dumps({"host": host, "pid": pid}))
     assert records.remove_stale_locks(tmp_path / "study") == [killed]
@@ -254,20 +246,15 @@ def test_atomic_write_gives_the_umask_mode_not_mkstemps_private_one(tmp_path):
     assert stat.S_IMODE((tmp_path / "record.json").stat().st_mode) == 0o644
 
 
-def test_a_killed_runners_takeover_guard_and_private_files_go_with_its_lock(tmp_path):
+def test_a_killed_runners_takeover_guard_and_private_files_go_with_its_lock(tmp_path, dead_pid):
     """A runner killed mid-acquire leaves its private file (and maybe a takeover guard) beside the lock;
     they name their owner too, so a dead one's are stale, while a private file still being written stays."""
-    import subprocess
-    import sys
-
-    dead = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
-                              text=True).stdout)
     host = records.JobLock(tmp_path / "x.json").me["host"]
     trial = tmp_path / "study" / "trial-0001"
     trial.mkdir(parents=True)
-    guard, private = trial / "seed0.json.lock.takeover", trial / f".seed0.json.lock.{dead}.0a1b2c3d"
+    guard, private = trial / "seed0.json.lock.takeover", trial / f".seed0.json.lock.{dead_pid}.0a1b2c3d"
     for path in (guard, private):
-        path.write_text(json.dumps({"host": host, "pid": dead}))
+        path.write_text(json.dumps({"host": host, "pid": dead_pid}))
     being_written = tmp_path / "study" / "trial-0002" / f".seed0.json.lock.{os.getpid()}.00ff00ff"
     being_written.parent.mkdir()
     being_written.write_text("")
