@@ -26,7 +26,7 @@ from bench.metrics import display_name, higher_is_better, metric_names, parse_me
 from bench.record_types import DecodingSetup
 from bench.io import atomic_write_bytes
 from bench.stats import BOOTSTRAP_SAMPLES, bootstrap_interval, holm, paired_comparison
-from bench.suites import BUDGETS, ResolvedSuite, Suite, resolve
+from bench.suites import BUDGETS, ResolvedSuite, Suite, resolve, system_name
 from bench.tokenizing import alignment_cell, level_cells
 
 def _tested(selection: str) -> tuple[str, str]:
@@ -146,6 +146,60 @@ def _significance(systems: dict[str, list[dict]], reference: str, tested: tuple[
     for (system, metric), p in zip(raw, adjusted):
         found[system][metric] = (found[system][metric], p)
     return found
+
+
+def _base_system(record: dict, systems: dict[str, list[dict]]) -> str | None:
+    """The system a variant departs from in one suite entry, when it has records: its tokenizer entry's plugin
+    (plum-no-fusion+tiger -> plum+tiger), else its recommender entry's (rqvae+tiger-sid-tokens -> rqvae+tiger)."""
+    tokenizer, recommender = record.get("tokenizer"), record["recommender"]
+    candidates = []
+    if tokenizer and tokenizer["name"] != tokenizer.get("plugin", tokenizer["name"]):
+        candidates.append(system_name(tokenizer["plugin"], recommender["name"]))
+    if recommender["name"] != recommender.get("plugin", recommender["name"]):
+        candidates.append(system_name(tokenizer["name"] if tokenizer else None, recommender["plugin"]))
+    return next((base for base in candidates if base in systems), None)
+
+
+def _variant_table(systems: dict[str, list[dict]], order: list[str], tested: tuple[str, str]) -> list[str]:
+    """Each variant (an ablation, or an entry that changes one setting of another) against the system it
+    departs from, on the seeds both have: the question an ablation asks, which the table above (everything
+    against the reference) does not answer. Holm-corrected across this table."""
+    pairs = []
+    for system in order:
+        base = _base_system(systems[system][0], systems)
+        seeds = sorted({r["seeds"]["run"] for r in systems[system]} & {r["seeds"]["run"] for r in systems[base]}
+                       if base else ())
+        if seeds:
+            pairs.append((system, base, seeds))
+    if not pairs:
+        return []
+    found, raw = {}, []
+    for system, base, seeds in pairs:
+        for metric in tested:
+            values = [_per_user_mean([r for r in systems[name] if r["seeds"]["run"] in seeds], metric)
+                      for name in (system, base)]
+            if not np.array_equal(values[0][0], values[1][0]):
+                raise ValueError(f"{system} and {base} were evaluated on different users")
+            found[system, metric] = paired_comparison(values[0][1], values[1][1])
+            raw.append(found[system, metric].p_value)
+            if metric == tested[0]:
+                found[system, "means"] = (float(values[0][1].mean()), float(values[1][1].mean()))
+    adjusted = iter(holm(raw))
+    rows = []
+    for system, base, seeds in pairs:
+        main, (variant_mean, base_mean) = found[system, tested[0]], found[system, "means"]
+        p_main, p_partner = next(adjusted), next(adjusted)
+        rows.append([system, base, ", ".join(map(str, seeds)), f"{variant_mean:.4f}", f"{base_mean:.4f}",
+                     "—" if main.relative is None else f"{main.relative:+.1%}",
+                     f"[{main.ci_low:+.4f}, {main.ci_high:+.4f}]", _p(p_main), _p(p_partner)])
+    metric, other = map(short_name, tested)
+    return ["Variants against the system they change (an ablation entry, or one setting changed), on the seeds "
+            "both have, so that an ablation's effect is not read off two differences to the reference; paired "
+            f"t-test on per-user test metrics, Holm-corrected across this table's {metric} and {other} "
+            f"comparisons; 95% CI: bootstrap of the {metric} difference:", "",
+            tabulate(rows, headers=["variant", "against", "seeds", metric, f"{metric} of base", f"Δ {metric}",
+                                    f"95% CI Δ{metric}", f"p {metric}", f"p {other}"],
+                     tablefmt="github", disable_numparse=True), ""]
 
 
 def _figures(suite_name: str, budget: str, systems: dict, means: dict, figures: list, headline: str) -> list[str]:
@@ -427,6 +481,7 @@ def build_tables(suite: Suite, results: Path, data_files: dict | None, figures: 
                    "code that ran.", ""]
             dirty = False
         md += _figures(suite_name, budget, systems, means, figures, headline)
+        md += _variant_table(systems, order, tested)
         md += _id_level_table(systems, order, names)
         if suite_name == suite.name:  # printed numbers are for the suite's own data, not a user's folder
             md += _published_table(suite.published, systems, names)

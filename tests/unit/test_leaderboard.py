@@ -156,3 +156,30 @@ def test_published_rows_stand_beside_our_paired_system():
     assert "rqvae" not in rpg and "%" not in rpg  # nothing of ours to set beside it
     assert "letter+tiger (no record)" in letter
     assert _published_table((), systems, ["recall@10"]) == []
+
+
+def test_a_variant_is_tested_against_the_system_it_changes_on_the_seeds_both_have(tmp_path):
+    """An ablation entry (`plugin:` naming another entry's plugin) gets its own row against that system, on
+    its own seeds only: seed 0 of the base here (N@10 .25), not the mean of its two seeds (.625)."""
+    suite_file = tmp_path / "hand.yaml"
+    suite_file.write_text("name: hand\ndataset: tiny\nseeds: [0, 1]\nreference: popularity\nrecommenders:\n"
+                          "  popularity: {}\n  popularity-variant: {plugin: popularity, seeds: [0]}\n"
+                          "  other: {plugin: popularity}\n")
+    write(tmp_path, "popularity", 0, [0, 0, 0, 1])
+    write(tmp_path, "popularity", 1, [1, 1, 1, 1])
+    write(tmp_path, "popularity-variant", 0, [1, 0, 1, 1])
+    write(tmp_path, "other", 0, [1, 1, 1, 1])
+    markdown, _, _ = build_tables(load_suite(str(suite_file)), tmp_path, None)
+    table = markdown.split("Variants against")[1].split("\n\n")[1].splitlines()[2:]
+    rows = {cells[0]: cells for cells in ([cell.strip() for cell in line.strip("|").split("|")] for line in table)}
+    assert set(rows) == {"popularity-variant", "other"}  # the base itself is no variant
+    assert rows["popularity-variant"][:6] == ["popularity-variant", "popularity", "0", "0.7500", "0.2500", "+200.0%"]
+
+    def p_of(d):  # two-sided paired t-test, 4 users
+        return 2 * (1 - t_cdf_df3(d.mean() / (d.std(ddof=1) / 2)))
+
+    p_variant, p_other = p_of(np.array([1.0, 0, 1, 0])), p_of(np.array([1.0, 1, 1, 0]))  # differences on seed 0
+    # Holm over the table's four tests (two variants x N@10 and R@10, equal within a variant): sorted
+    # p_other, p_other, p_variant, p_variant, multiplied by 4, 3, 2, 1 and made monotone
+    assert float(rows["popularity-variant"][7]) == pytest.approx(max(4 * p_other, 2 * p_variant), rel=1e-3)
+    assert rows["other"][:3] == ["other", "popularity", "0"]
