@@ -173,23 +173,24 @@ def _variant_table(systems: dict[str, list[dict]], order: list[str], tested: tup
             pairs.append((system, base, seeds))
     if not pairs:
         return []
-    found, raw = {}, []
+    tests, raw = [], []
     for system, base, seeds in pairs:
+        comparisons, means = {}, None
         for metric in tested:
-            values = [_per_user_mean([r for r in systems[name] if r["seeds"]["run"] in seeds], metric)
-                      for name in (system, base)]
-            if not np.array_equal(values[0][0], values[1][0]):
+            (users, ours), (base_users, theirs) = (
+                _per_user_mean([r for r in systems[name] if r["seeds"]["run"] in seeds], metric)
+                for name in (system, base))
+            if not np.array_equal(users, base_users):
                 raise ValueError(f"{system} and {base} were evaluated on different users")
-            found[system, metric] = paired_comparison(values[0][1], values[1][1])
-            raw.append(found[system, metric].p_value)
-            if metric == tested[0]:
-                found[system, "means"] = (float(values[0][1].mean()), float(values[1][1].mean()))
+            comparisons[metric] = paired_comparison(ours, theirs)
+            means = means or (float(ours.mean()), float(theirs.mean()))  # of the headline metric
+        tests.append((system, base, seeds, comparisons[tested[0]], means))
+        raw += [comparisons[metric].p_value for metric in tested]
     adjusted = iter(holm(raw))
     rows = []
-    for system, base, seeds in pairs:
-        main, (variant_mean, base_mean) = found[system, tested[0]], found[system, "means"]
+    for system, base, seeds, main, (ours, theirs) in tests:
         p_main, p_partner = next(adjusted), next(adjusted)
-        rows.append([system, base, ", ".join(map(str, seeds)), f"{variant_mean:.4f}", f"{base_mean:.4f}",
+        rows.append([system, base, ", ".join(map(str, seeds)), f"{ours:.4f}", f"{theirs:.4f}",
                      "—" if main.relative is None else f"{main.relative:+.1%}",
                      f"[{main.ci_low:+.4f}, {main.ci_high:+.4f}]", _p(p_main), _p(p_partner)])
     metric, other = map(short_name, tested)
