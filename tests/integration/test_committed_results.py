@@ -9,7 +9,10 @@ RESULTS = REPO / "results"
 SUITES = sorted({p.relative_to(RESULTS / "runs").parts[0] for p in records.find_records(RESULTS)})
 
 
-@pytest.mark.parametrize("path", records.find_records(RESULTS), ids=lambda p: str(p.relative_to(RESULTS)))
+PROBES = sorted((RESULTS / "probes").rglob("seed*.json"))  # one-off runs with --set that README statements cite
+
+
+@pytest.mark.parametrize("path", records.find_records(RESULTS) + PROBES, ids=lambda p: str(p.relative_to(RESULTS)))
 def test_committed_record_is_valid(path):
     record = records.read_record(path)
     records.read_per_user(path, record)  # side file present and unchanged (sha256)
