@@ -122,10 +122,18 @@ def _per_user_mean(recs: list[dict], metric: str) -> tuple[np.ndarray, np.ndarra
     for record in recs:
         side = records.read_per_user(Path(record["_path"]), record)
         if users is not None and not np.array_equal(users, side["users"]):
-            raise ValueError(f"{record['_path']}: evaluated users differ between seeds of {record['system']}")
+            raise BenchError(f"{record['_path']}: evaluated users differ between seeds of {record['system']}; "
+                             "records of one system must rank the same users")
         users = side["users"]
         values.append(side[f"test.{metric}"].astype(np.float64))
     return users, np.mean(values, axis=0)
+
+
+def _same_users(users: np.ndarray, other_users: np.ndarray, system: str, other: str) -> None:
+    """A paired test needs both systems' per-user values on the same users, in the same order."""
+    if not np.array_equal(users, other_users):
+        raise BenchError(f"{system} and {other} were evaluated on different users, so they cannot be paired; "
+                         "were they run with different protocol settings?")
 
 
 def _significance(systems: dict[str, list[dict]], reference: str, tested: tuple[str, str]) -> dict[str, dict]:
@@ -138,8 +146,7 @@ def _significance(systems: dict[str, list[dict]], reference: str, tested: tuple[
         for metric in tested:
             ref_users, ref_values = baseline[metric]
             users, values = _per_user_mean(systems[system], metric)
-            if not np.array_equal(users, ref_users):
-                raise ValueError(f"{system} and {reference} were evaluated on different users")
+            _same_users(users, ref_users, system, reference)
             found.setdefault(system, {})[metric] = paired_comparison(values, ref_values)
             raw.append((system, metric))
     adjusted = holm([found[s][m].p_value for s, m in raw])
@@ -180,8 +187,7 @@ def _variant_table(systems: dict[str, list[dict]], order: list[str], tested: tup
             (users, ours), (base_users, theirs) = (
                 _per_user_mean([r for r in systems[name] if r["seeds"]["run"] in seeds], metric)
                 for name in (system, base))
-            if not np.array_equal(users, base_users):
-                raise ValueError(f"{system} and {base} were evaluated on different users")
+            _same_users(users, base_users, system, base)
             comparisons[metric] = paired_comparison(ours, theirs)
             means = means or (float(ours.mean()), float(theirs.mean()))  # of the headline metric
         tests.append((system, base, seeds, comparisons[tested[0]], means))

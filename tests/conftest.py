@@ -41,9 +41,10 @@ def write_dataset(folder: Path, interactions: str, items: list[dict] | str | Non
     return folder
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def dead_pid() -> int:
-    """The pid of a process that has exited (a killed runner's, as its lock file names it)."""
+    """The pid of a process that has exited (a killed runner's, as its lock file names it). Fresh for each
+    test: pids are reused (pid_max may be 32,768), so one taken at the start of a session may be alive later."""
     child = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
                            check=True)
     return int(child.stdout)

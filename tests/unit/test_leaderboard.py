@@ -27,7 +27,7 @@ recommenders:
 HITS = {"base": ([0, 0, 0, 1], [0, 0, 0, 1]), "better": ([1, 0, 0, 1], [1, 0, 1, 1])}
 
 
-def write(results, system, seed, hits, version=None):
+def write(results, system, seed, hits, version=None, users=range(4)):
     record = copy.deepcopy(TEMPLATE)
     record["system"], record["seeds"] = system, {"run": seed, "tokenizer": None, "recommender": seed}
     record["suite"]["name"], record["recommender"]["name"] = "hand", system
@@ -38,7 +38,7 @@ def write(results, system, seed, hits, version=None):
     metrics = {m: float(values.mean()) for m in ("recall@5", "ndcg@5", "recall@10", "ndcg@10")}
     record["metrics"] = {"valid": metrics, "test": metrics}
     record["per_user"] = {"users": 4}
-    per_user = {"users": np.arange(4, dtype=np.int32)}
+    per_user = {"users": np.asarray(users, dtype=np.int32)}
     per_user.update({f"{part}.{m}": values for part in ("valid", "test") for m in metrics})
     records.write_run(records.record_path(results, "hand", "smoke", system, seed), record, per_user)
 
@@ -183,3 +183,14 @@ def test_a_variant_is_tested_against_the_system_it_changes_on_the_seeds_both_hav
     # p_other, p_other, p_variant, p_variant, multiplied by 4, 3, 2, 1 and made monotone
     assert float(rows["popularity-variant"][7]) == pytest.approx(max(4 * p_other, 2 * p_variant), rel=1e-3)
     assert rows["other"][:3] == ["other", "popularity", "0"]
+
+
+def test_systems_evaluated_on_different_users_are_one_clear_error(tmp_path):
+    from bench.errors import BenchError
+
+    suite_file = tmp_path / "hand.yaml"
+    suite_file.write_text(SUITE)
+    write(tmp_path, "base", 0, [0, 0, 0, 1])
+    write(tmp_path, "better", 0, [1, 0, 0, 1], users=[0, 1, 2, 5])  # another protocol's users
+    with pytest.raises(BenchError, match="better and base were evaluated on different users"):
+        build_tables(load_suite(str(suite_file)), tmp_path, None)
