@@ -6,11 +6,12 @@ import argparse
 import json
 import os
 import sys
+import traceback
 from pathlib import Path
 
 from bench import registry
 from bench.config import comma_list, parse_set, seed_value
-from bench.errors import BenchError
+from bench.errors import BenchError, ConfigError
 from bench.suites import describe_suites, load_suite
 
 EXAMPLES = {
@@ -263,10 +264,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.cache_dir:
         os.environ["SID_BENCH_CACHE"] = str(Path(args.cache_dir).expanduser().resolve())
     try:
+        for option in ("threads", "workers", "trials", "batches", "users"):  # counts: at least one
+            if getattr(args, option, None) is not None and getattr(args, option) < 1:
+                raise ConfigError(f"--{option} must be at least 1, got {getattr(args, option)}")
         for path in args.plugin:
             registry.load_plugin_file(path)
         return COMMANDS[args.command](args)
     except BenchError as err:
+        if os.environ.get("SID_BENCH_DEBUG"):  # a plugin's failure, with the whole traceback of its cause
+            traceback.print_exception(err)
         print(f"error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

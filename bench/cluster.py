@@ -57,8 +57,8 @@ def _slots_per_host(client) -> dict:
 
 def run_on_cluster(address: str, jobs, resolved, options, device: str, dataset, split, results_dir: Path,
                    report) -> list[Path]:
-    """Every job as a task of the Dask cluster at `address`; `report(done, total, job, record, left)` hears
-    each as it finishes."""
+    """Every job as a task of the Dask cluster at `address`; `report(job, path, record)` hears each as it
+    finishes."""
     from distributed import Client, as_completed
 
     from bench.runner import collect, fit_shared_tables
@@ -81,4 +81,4 @@ def run_on_cluster(address: str, jobs, resolved, options, device: str, dataset, 
                                  plugin_files,
                                  key=f"{job.system}-seed{job.seed}-{time.time_ns()}", pure=False)
                    for job in jobs]
-        return collect(as_completed(futures), len(jobs), report)
+        return collect(as_completed(futures), report)

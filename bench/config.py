@@ -8,13 +8,13 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import types
 import typing
 from typing import Any, Mapping
 
-import yaml
-
-from bench.errors import ConfigError, did_you_mean
+from bench.errors import ConfigError, did_you_mean, quote
+from bench.yamlio import parse_yaml
 
 
 def parse_set(assignments: list[str]) -> list[tuple[list[str], Any]]:
@@ -23,11 +23,8 @@ def parse_set(assignments: list[str]) -> list[tuple[list[str], Any]]:
     for text in assignments or []:
         key, sep, value = text.partition("=")
         if not sep or not key.strip():
-            raise ConfigError(f"--set expects KEY=VALUE (e.g. protocol.max_history=50), got {text!r}")
-        try:
-            parsed_value = yaml.safe_load(value) if value.strip() else ""
-        except yaml.YAMLError as err:
-            raise ConfigError(f"--set {text!r}: the value is not valid YAML ({err})") from None
+            raise ConfigError(f"--set expects KEY=VALUE (e.g. protocol.max_history=50), got {quote(text)}")
+        parsed_value = parse_yaml(value, f"--set {quote(text)}") if value.strip() else ""
         parsed.append((key.strip().split("."), parsed_value))
     return parsed
 
@@ -42,7 +39,7 @@ def seed_value(text: str) -> int:
     import argparse
 
     if not (text.isdigit() and int(text) < 2 ** 32):
-        raise argparse.ArgumentTypeError(f"seed {text!r} must be an integer in [0, 2^32)")
+        raise argparse.ArgumentTypeError(f"seed {quote(text)} must be an integer in [0, 2^32)")
     return int(text)
 
 
@@ -85,10 +82,10 @@ def _coerce(value: Any, tp, where: str):
                 return _coerce(value, option, where)
             except ConfigError as err:
                 errors.append(str(err))
-        raise ConfigError(errors[0] if errors else f"{where}: invalid value {value!r}")
+        raise ConfigError(errors[0] if errors else f"{where}: invalid value {quote(value)}")
     if origin is typing.Literal:
         if value not in typing.get_args(tp):
-            raise ConfigError(f"{where}: {value!r} is not one of {list(typing.get_args(tp))}")
+            raise ConfigError(f"{where}: {quote(value)} is not one of {list(typing.get_args(tp))}")
         return value
     if origin in (tuple, list):
         if not isinstance(value, (list, tuple)):
@@ -98,28 +95,30 @@ def _coerce(value: Any, tp, where: str):
         return tuple(_coerce(v, item_type, f"{where}[{i}]") for i, v in enumerate(value))
     if origin in (dict, Mapping) or tp in (dict, Mapping):
         if not isinstance(value, Mapping):
-            raise ConfigError(f"{where}: expected a mapping, got {value!r}")
+            raise ConfigError(f"{where}: expected a mapping, got {quote(value)}")
         return dict(value)
     if dataclasses.is_dataclass(tp):
         return build(tp, value, where)
     if tp is bool:
         if not isinstance(value, bool):
-            raise ConfigError(f"{where}: expected true or false, got {value!r}")
+            raise ConfigError(f"{where}: expected true or false, got {quote(value)}")
         return value
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{where}: expected an integer, got {value!r}")
+            raise ConfigError(f"{where}: expected an integer, got {quote(value)}")
         return value
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{where}: expected a number, got {value!r}")
+            raise ConfigError(f"{where}: expected a number, got {quote(value)}")
+        if not math.isfinite(value):  # .inf or .nan would train on NaN losses
+            raise ConfigError(f"{where}: expected a finite number, got {value}")
         return float(value)
     if tp is str:
         if not isinstance(value, str):
-            raise ConfigError(f"{where}: expected a string, got {value!r}")
+            raise ConfigError(f"{where}: expected a string, got {quote(value)}")
         return value
     if isinstance(tp, type) and not isinstance(value, tp):
-        raise ConfigError(f"{where}: expected {_type_name(tp)}, got {value!r}")
+        raise ConfigError(f"{where}: expected {_type_name(tp)}, got {quote(value)}")
     return value
 
 
@@ -130,7 +129,7 @@ def build(cls, values: Mapping[str, Any] | None, where: str = ""):
         return values
     prefix = f"{where}." if where else ""
     if not isinstance(values, Mapping):
-        raise ConfigError(f"{where or cls.__name__}: expected a mapping of settings, got {values!r}")
+        raise ConfigError(f"{where or cls.__name__}: expected a mapping of settings, got {quote(values)}")
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     hints = typing.get_type_hints(cls)
     for key in values:

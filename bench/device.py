@@ -35,13 +35,17 @@ def resolve_budget(budget: str, device: str) -> str:
     return budget
 
 
-def use_bf16(precision: str, device: str) -> bool:
+def use_bf16(precision: str, device: str, budget: str | None = None) -> bool:
     """Whether training runs under bf16 autocast: "auto" where the device computes bf16 natively (a GPU that
-    supports it, a CPU with avx512_bf16 or AMX, about 2x faster there), "bf16" or "fp32" when forced."""
+    supports it, a CPU with avx512_bf16 or AMX, about 2x faster there), "bf16" or "fp32" when forced. At the
+    smoke budget "auto" is fp32 on every host: the smoke runs are CI's golden results, which must not depend
+    on whether the host has bf16 (tests/fixtures/tiny-golden.json)."""
     if precision not in ("auto", "bf16", "fp32"):
         raise ConfigError(f"precision must be auto, bf16 or fp32, got {precision!r}")
     if precision != "auto":
         return precision == "bf16"
+    if budget == "smoke":
+        return False
     import torch
 
     if device.startswith("cuda"):

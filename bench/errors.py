@@ -45,3 +45,26 @@ def did_you_mean(name: str, choices) -> str:
         return " (there are none)"
     shown = ", ".join(choices[:12]) + (", ..." if len(choices) > 12 else "")
     return f" (valid: {shown})"
+
+
+class TrainingDiverged(BenchError):
+    """A training loss became NaN or infinite: the run stops, and no record is written."""
+
+
+def check_finite_loss(value: float, what: str, step: int) -> float:
+    """`value`, or TrainingDiverged when it is NaN or infinite: a diverged run must never become a record
+    of zeros that looks like a result."""
+    if value != value or value in (float("inf"), float("-inf")):
+        raise TrainingDiverged(f"{what}: the training loss is {value} at step {step}; the run diverged and no "
+                               "record is written (a learning rate too high, or non-finite inputs?)")
+    return value
+
+
+def shorten(text: str, limit: int = 300) -> str:
+    """`text` cut to about `limit` characters: an error quotes at most a line of a user's input."""
+    return text if len(text) <= limit else f"{text[:limit - 20]}... ({len(text):,} characters)"
+
+
+def quote(value, limit: int = 80) -> str:
+    """repr(value), shortened: for a value taken from a user's file or option."""
+    return shorten(repr(value), limit)

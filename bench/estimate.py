@@ -2,7 +2,8 @@
 records already in the results folder. `run --dry-run` prints it, so a suite's remaining time is known before
 a core is spent (the leaderboard's time table says where the time of the finished ones went).
 
-The estimate for a job is the median wall time of the current records of the same system (any seed), else
+The estimate for a job is the median wall time of the current records of the same system (any seed), in the
+results folder or among the project's committed records of the suite (a fresh folder is estimated too), else
 of the same recommender plugin, else of that system's records made with older settings. A SID table that no
 run record has used yet (a new tokenizer or seed) adds its tokenizer's median fit time once (from run records
 or `tokenize` records; a table already in the cache makes that an overestimate). A job whose record holds
@@ -21,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from bench import records
+from bench.paths import results_dir as default_results_dir
 
 
 def job_seconds(record: dict) -> float:
@@ -46,16 +48,25 @@ def estimate(plans: list, results_dir, key: str) -> list[JobEstimate]:
     done_seconds = {}  # (system, seed) -> the finished job's own time
     statuses = []
     folders = {plan.path.parent.parent for plan in plans}  # runs/KEY/BUDGET: every record there is evidence
+    # and the project's committed records of the same suite and budget: a fresh results folder (README's
+    # main job writes to my-results/) still gets an estimate up front
+    committed = default_results_dir()
+    folders |= {committed / folder.relative_to(Path(results_dir)) for folder in folders
+                if folder.is_relative_to(Path(results_dir))}
     wanted = {(plan.job.system, plan.job.seed): plan.run_id for plan in plans}
-    for folder in folders:
+    seen_ids = set()  # a committed record and its copy in the results folder count once
+    for folder in sorted(folders):
         for path in sorted(folder.rglob("seed*.json")):
             try:
                 record = json.loads(path.read_text())
                 seconds = job_seconds(record)
                 system, seed, tokenizer = record["system"], record["seeds"]["run"], record.get("tokenizer")
                 plugin = record["recommender"].get("plugin", record["recommender"]["name"])
-            except (OSError, ValueError, KeyError, TypeError):
+            except (OSError, ValueError, KeyError, TypeError, RecursionError):
                 continue  # a damaged record is `run`'s business; it estimates nothing
+            if record.get("run_id") in seen_ids:
+                continue
+            seen_ids.add(record.get("run_id"))
             if tokenizer:
                 table_fits[tokenizer["name"]].append(tokenizer["fit_s"])
                 plugin_fits[tokenizer.get("plugin", tokenizer["name"])].append(tokenizer["fit_s"])
@@ -128,6 +139,42 @@ def summary(plans: list, estimates: list[JobEstimate]) -> str:
     return "".join(lines)
 
 
+def headline(estimates: list[JobEstimate]) -> str:
+    """One line said before any work: how many jobs are left and about how long they take."""
+    left = [e for e in estimates if e.status != "done"]
+    known = [e.seconds for e in left if e.seconds is not None]
+    if not left:
+        return "all done"
+    if not known:
+        return f"{len(left)} to run, no record to estimate them by"
+    unknown = len(left) - len(known)
+    return (f"{len(left)} to run, about {_duration(sum(known))} of one worker by the records' pace"
+            + (f" ({unknown} with no record to go by, not counted)" if unknown else ""))
+
+
 def _duration(seconds: float) -> str:
     minutes = seconds / 60
     return f"{minutes:.0f} min" if minutes < 90 else f"{minutes / 60:.1f} h"
+
+
+class Pace:
+    """The time left while a run goes: the estimates of the jobs not finished yet, scaled by how long the
+    finished ones took against their estimates (this host's speed against the records' host), once at least
+    a minute of estimated work has finished; a mean over finished jobs would call a 24-hour suite "about 3s
+    left" after its popularity jobs."""
+
+    def __init__(self, estimates: list[JobEstimate]):
+        self.left = {i: e.seconds for i, e in enumerate(estimates) if e.status != "done"}
+        self.actual = self.expected = 0.0
+
+    def finished(self, index: int, seconds: float | None) -> None:
+        expected = self.left.pop(index, None)
+        if expected is not None and seconds is not None:
+            self.actual, self.expected = self.actual + seconds, self.expected + expected
+
+    def seconds_left(self) -> float | None:
+        """None while a job left has no estimate (nothing to go by is not zero)."""
+        if any(s is None for s in self.left.values()):
+            return None
+        speed = self.actual / self.expected if self.expected >= 60 else 1.0
+        return sum(self.left.values()) * speed

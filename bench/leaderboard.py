@@ -53,6 +53,7 @@ def _group(paths: list[Path], suite: Suite, data_files: dict | None):
     excluded, resolved = [], {}
     for path in paths:
         record = records.read_record(path)
+        records.check_layout(path, record)  # one record per (system, seed): a copy is never another seed
         budget = record["suite"]["budget"]
         if budget not in resolved:
             resolved[budget] = resolve(suite, budget) if budget in BUDGETS else None

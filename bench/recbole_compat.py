@@ -188,7 +188,8 @@ def recbole_config(model: str, dataset: str, data_path: str, checkpoint_dir: str
     apply()
     from recbole.config import Config
 
-    settings = {"data_path": data_path, "checkpoint_dir": checkpoint_dir, "show_progress": False,
+    # RecBole's own batch bars when a person watches (an epoch can take minutes); none in logs and CI
+    settings = {"data_path": data_path, "checkpoint_dir": checkpoint_dir, "show_progress": sys.stderr.isatty(),
                 "save_dataset": False, "save_dataloaders": False, **params}
     with _argv_cleared(), _environment_kept():
         return Config(model=model, dataset=dataset, config_dict=settings)

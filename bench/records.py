@@ -17,7 +17,7 @@ from pathlib import Path
 import jsonschema
 import numpy as np
 
-from bench.errors import BenchError
+from bench.errors import BenchError, shorten
 from bench.io import atomic_save_npz, atomic_write_json, load_npz
 from bench.paths import PACKAGE_DIR
 from bench.record_types import SCHEMA_VERSION, record_schema
@@ -49,6 +49,11 @@ def results_key(suite: str, dataset: str | None = None, files: dict | None = Non
 
 
 def record_path(results: Path, suite: str, budget: str, system: str, seed: int) -> Path:
+    """Where a run's record goes; every part is one folder name, so no record is ever written outside
+    `results` (suite and entry names are checked when a suite loads; this is the last guard)."""
+    for part in (suite, budget, system):
+        if part in ("", ".", "..") or "/" in part or "\\" in part or Path(part).is_absolute():
+            raise BenchError(f"{part!r} cannot name a results folder (it would leave {results})")
     return Path(results) / "runs" / suite / budget / system / f"seed{seed}.json"
 
 
@@ -71,13 +76,32 @@ def write_run(path: Path, record: dict, per_user: dict[str, np.ndarray]) -> None
     atomic_write_json(path, record)
 
 
+MAX_RECORD_BYTES = 16 << 20  # a record is tens of KB; its arrays live in the side file
+
+
 def read_record(path: Path) -> dict:
     try:
+        if Path(path).stat().st_size > MAX_RECORD_BYTES:
+            raise BenchError(f"{path}: cannot read the record (over {MAX_RECORD_BYTES >> 20} MB; a record is "
+                             "tens of KB)")
         record = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as err:
-        raise BenchError(f"{path}: cannot read the record ({err})") from None
+    except RecursionError:
+        raise BenchError(f"{path}: cannot read the record (JSON nested too deeply)") from None
+    except (OSError, ValueError) as err:  # ValueError: invalid JSON or not UTF-8
+        raise BenchError(f"{path}: cannot read the record ({shorten(str(err), 200)})") from None
     validate(record, str(path))
     return record
+
+
+def check_layout(path: Path, record: dict) -> None:
+    """A record under runs/ sits at runs/<suite>/<budget>/<system>/seed<run seed>.json: a record copied to
+    another seed's (or system's) file would otherwise count twice, as two seeds of one run."""
+    path = Path(path)
+    expected = (record["suite"]["name"], record["suite"]["budget"], record["system"], f"seed{record['seeds']['run']}.json")
+    found = (path.parents[2].name, path.parents[1].name, path.parent.name, path.name) if len(path.parents) > 3 else ()
+    if found != expected:
+        raise BenchError(f"{path}: the record says it is {'/'.join(expected)} (suite/budget/system/seed); a record "
+                         "copied or moved to another run's place is not that run: move it back or delete it")
 
 
 def read_per_user(path: Path, record: dict) -> dict[str, np.ndarray]:
@@ -103,6 +127,8 @@ def read_verified(path: Path) -> tuple[dict, dict[str, np.ndarray]]:
             key = f"{part}.{name}"
             if key not in per_user:
                 wrong.append(f"{key} has no per-user values")
+            elif not (np.isfinite(value) and np.isfinite(per_user[key]).all()):  # NaN compares as equal to nothing
+                wrong.append(f"{key} is not finite")
             elif abs(float(np.mean(per_user[key], dtype=np.float64)) - float(value)) > SUMMARY_TOLERANCE:
                 wrong.append(f"{key} = {value} but its per-user values average "
                              f"{float(np.mean(per_user[key], dtype=np.float64)):.6f}")
@@ -119,6 +145,10 @@ def existing(path: Path, run_id: str) -> str | None:
         return None
     try:
         record, _ = read_verified(path)
+    except BenchError as err:
+        return str(err)
+    try:
+        check_layout(path, record)
     except BenchError as err:
         return str(err)
     if record["run_id"] != run_id:

@@ -7,12 +7,15 @@ registers its classes with a decorator. Plugin files import torch lazily, so lis
 
 from __future__ import annotations
 
+import contextlib
+import importlib.machinery
 import importlib.util
 import sys
+import traceback
 from importlib import metadata
 from pathlib import Path
 
-from bench.errors import PluginError, did_you_mean
+from bench.errors import BenchError, PluginError, did_you_mean, shorten
 from bench.paths import project_root
 
 KINDS = ("tokenizers", "recommenders")
@@ -66,17 +69,37 @@ def load_plugin_file(path: str | Path, kind: str | None = None) -> None:
     module_name = f"bench_plugins.{group}.{path.stem}"
     if module_name in sys.modules:  # same stem in another folder (a --plugin file): keep both
         module_name = f"bench_plugins.{group}.{path.stem}_{abs(hash(str(path))):x}"
-    spec = importlib.util.spec_from_file_location(module_name, path)
+    # the source loader reads any file name as Python (a `.txt` or `.yaml` given by mistake fails as Python)
+    spec = importlib.util.spec_from_loader(module_name, importlib.machinery.SourceFileLoader(module_name, str(path)))
     module = importlib.util.module_from_spec(spec)
+    module.__file__ = str(path)
     sys.modules[module_name] = module
     try:
-        spec.loader.exec_module(module)
-    except PluginError:
-        raise
-    except Exception as err:  # a broken plugin file is named, not a bare traceback
+        with plugin_failures("plugin file", str(path), "import"):
+            spec.loader.exec_module(module)
+    except BaseException:
         del sys.modules[module_name]
-        raise PluginError(f"cannot load plugin {path}: {type(err).__name__}: {err}") from err
+        raise
     _loaded_files.add(path)
+
+
+@contextlib.contextmanager
+def plugin_failures(what: str, name: str, stage: str):
+    """A plugin's own exception, or its sys.exit(), becomes one PluginError that names the plugin, the stage
+    and the line it came from: a user's plugin bug is still one `error:` line, and never a silent exit 0.
+    SID_BENCH_DEBUG=1 prints the whole traceback as well."""
+    try:
+        yield
+    except (BenchError, KeyboardInterrupt):
+        raise
+    except (Exception, SystemExit) as err:
+        if getattr(err, "from_caller", False):  # raised by the caller's own callback (a sweep pruning a trial)
+            raise
+        frames = [f for f in traceback.extract_tb(err.__traceback__) if not f.filename.startswith("<")]
+        at = f" at {frames[-1].filename}:{frames[-1].lineno}" if frames and not isinstance(err, SyntaxError) else ""
+        kind = "exited (sys.exit)" if isinstance(err, SystemExit) else type(err).__name__
+        detail = shorten(str(err).strip().splitlines()[0]) if str(err).strip() else ""
+        raise PluginError(f"{what} '{name}' failed in {stage}: {kind}{': ' + detail if detail else ''}{at}") from err
 
 
 def discover(kind: str) -> None:
@@ -119,3 +142,18 @@ def source_of(kind: str, name: str) -> str:
         return Path(where).resolve().relative_to(project_root().resolve()).as_posix()
     except ValueError:
         return where
+
+
+def caller_callback(callback):
+    """A callback the runner hands a plugin (`on_eval`): what it raises belongs to the caller (optuna's
+    TrialPruned) and passes through `plugin_failures` as it is."""
+    if callback is None:
+        return None
+
+    def call(*args, **kwargs):
+        try:
+            return callback(*args, **kwargs)
+        except BaseException as err:
+            err.from_caller = True
+            raise
+    return call

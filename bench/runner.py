@@ -80,6 +80,14 @@ def plan(suite: Suite, options: RunOptions) -> list[Job]:
     return jobs
 
 
+def check_options(options: RunOptions) -> None:
+    """The counts a user gives on the command line, before anything runs."""
+    for name in ("workers", "threads"):
+        value = getattr(options, name)
+        if value is not None and value < 1:
+            raise ConfigError(f"--{name} must be at least 1, got {value}")
+
+
 def describe_plan(suite: Suite, options: RunOptions) -> str:
     """What `run --dry-run` prints: every system's resolved settings (tuned files and `--set` included) and
     the jobs, after the checks `run` makes before any work (settings, --workers, the dataset)."""
@@ -90,8 +98,7 @@ def describe_plan(suite: Suite, options: RunOptions) -> str:
         shown_budget, budget = "auto (paper on CUDA, cpu otherwise; showing cpu)", "cpu"
     else:
         shown_budget = budget = resolve_budget(budget, "cpu" if options.device == "auto" else options.device)
-    if options.workers < 1:
-        raise ConfigError(f"--workers must be at least 1, got {options.workers}")
+    check_options(options)
     resolved = resolve(suite, budget)
     shown = resolved.as_dict()
     shown["budget"] = shown_budget
@@ -151,7 +158,8 @@ def _evaluate(model, split: Split, part: str) -> tuple[dict[str, np.ndarray], fl
     examples = getattr(split, part)
     k = max(split.config.cutoffs)
     start = time.perf_counter()
-    items, info = unpack(model.recommend(examples.without_targets(), k))
+    with registry.plugin_failures("recommender", type(model).__name__, f"recommend ({part})"):
+        items, info = unpack(model.recommend(examples.without_targets(), k))
     ranked = check_ranked(items, len(examples), split.n_items, k)
     return per_user_metrics(ranked, examples.targets, split.config.cutoffs), time.perf_counter() - start, ranked, info
 
@@ -254,12 +262,13 @@ def execute(job_plan: JobPlan, device: str, dataset: Dataset, split: Split, on_e
             tokenizer_info["fit_report"] = fitted.info["fit_report"]
     seed_everything(job.seed)
     work_dir = cache_dir() / "work" / job_plan.run_id
-    model = system.recommender.cls(system.recommender.config, RunContext(
-        device=device, budget=job_plan.budget, work_dir=str(work_dir),
-        threads=threads or max(1, os.cpu_count() or 1), on_eval=on_eval,
-        selection_metric=system.suite.selection_metric))
     start = time.perf_counter()
-    info = model.fit(split.for_fit(), sids, job.seed)
+    with registry.plugin_failures("recommender", system.recommender.plugin, "fit"):
+        model = system.recommender.cls(system.recommender.config, RunContext(
+            device=device, budget=job_plan.budget, work_dir=str(work_dir),
+            threads=threads or max(1, os.cpu_count() or 1), on_eval=registry.caller_callback(on_eval),
+            selection_metric=system.suite.selection_metric))
+        info = model.fit(split.for_fit(), sids, job.seed)
     seconds = {"fit_s": max(time.perf_counter() - start, info.seconds or 0.0)}  # a resumed fit counts all of it
     valid, seconds["valid_s"], _, call_info = _evaluate(model, split, "valid")
     test, seconds["test_s"], fidelity, id_level = {}, 0.0, None, {}
@@ -375,21 +384,38 @@ def _devices_for(workers: int, device: str) -> list[str]:
     return [device] * workers
 
 
-def _report(number: int, total: int, job: Job, record: dict | None, left: float | None) -> None:
-    if record is None:
-        log(f"[{number}/{total}] {job.system} seed {job.seed}: record exists, skipped")
-        return
-    shown = "  ".join(f"{m}={v:.4f}" for m, v in record["metrics"]["test"].items())
-    eta = f"; about {format_duration(left)} left" if left is not None else ""
-    log(f"[{number}/{total}] {job.system} seed {job.seed}: test {shown} "
-        f"({format_duration(record['timing']['total_s'])}{eta})")
+class Reporter:
+    """One line per finished job: its test metrics, its own time (the beam-fidelity check included) and the
+    time left, from the jobs' estimates scaled by this host's pace (bench.estimate.Pace)."""
+
+    def __init__(self, jobs: list[Job], estimates: list):
+        from bench.estimate import Pace
+
+        self.index = {job: i for i, job in enumerate(jobs)}
+        self.total, self.done, self.pace = len(jobs), 0, Pace(estimates)
+
+    def __call__(self, job: Job, path: Path, record: dict | None) -> None:
+        from bench.estimate import job_seconds
+
+        self.done += 1
+        prefix = f"[{self.done}/{self.total}] {job.system} seed {job.seed}"
+        if record is None:
+            self.pace.finished(self.index[job], None)
+            held = not Path(path).is_file()  # run_job skipped it because another runner holds its lock
+            log(f"{prefix}: {'held by another runner, skipped (no record yet)' if held else 'record exists, skipped'}")
+            return
+        seconds = job_seconds(record)
+        self.pace.finished(self.index[job], seconds)
+        left = self.pace.seconds_left()
+        shown = "  ".join(f"{m}={v:.4f}" for m, v in record["metrics"]["test"].items())
+        eta = f"; about {format_duration(left)} left" if left is not None else ""
+        log(f"{prefix}: test {shown} ({format_duration(seconds)}{eta})")
 
 
 def run_suite(suite: Suite, options: RunOptions) -> list[Path]:
     if options.budget != "auto":
         resolve_budget(options.budget, "cpu")  # a wrong budget fails before anything slow happens
-    if options.workers < 1:
-        raise ConfigError(f"--workers must be at least 1, got {options.workers}")
+    check_options(options)
     jobs = plan(suite, options)
     pin_git_state()  # the code as it is at the start, for every worker: later edits do not change the records
     device = resolve_device(options.device)
@@ -410,38 +436,41 @@ def run_suite(suite: Suite, options: RunOptions) -> list[Path]:
     with stage("protocol: leave-one-out split") as info:
         split = make_split(dataset, suite.protocol)
         info.done = f"{len(split.train):,} training examples, {len(split.test):,} test users"
+    if split.dropped_users:  # never without a word
+        log(f"note: {split.dropped_users:,} user(s) with fewer than {suite.protocol.min_interactions} interactions "
+            "are left out of the split (each needs a training, a validation and a test item)")
     key = suite_key(suite, dataset, options.dataset_path)
     resolved = resolve(suite, budget)
     check_settings(jobs, resolved)
+    plans = [plan_job(job, resolved.system(job.tokenizer, job.recommender), budget, dataset, split, results_dir, key)
+             for job in jobs]
     if not options.force:
-        _refuse_to_replace(jobs, resolved, budget, dataset, split, results_dir, key)
-    log(f"suite {key}, budget {budget}, device {device}: {len(jobs)} job(s)")
+        _refuse_to_replace(plans)
+    from bench import estimate
+
+    estimates = estimate.estimate(plans, results_dir, key)
+    log(f"suite {key}, budget {budget}, device {device}: {len(jobs)} job(s); {estimate.headline(estimates)}")
+    reporter = Reporter(jobs, estimates)
     if options.scheduler:
         from bench.cluster import run_on_cluster
 
-        return run_on_cluster(options.scheduler, jobs, resolved, options, device, dataset, split, results_dir, _report)
+        return run_on_cluster(options.scheduler, jobs, resolved, options, device, dataset, split, results_dir, reporter)
     if options.workers > 1:
-        return _run_parallel(jobs, resolved, options, device, dataset, split, results_dir, key)
-    paths, spent, ran = [], 0.0, 0
-    for number, job in enumerate(jobs, start=1):
-        start = time.perf_counter()
+        return _run_parallel(jobs, resolved, options, device, dataset, split, results_dir, reporter)
+    paths = []
+    for job in jobs:
         path, record = run_job(job, resolved.system(job.tokenizer, job.recommender), budget, device, dataset, split,
                                results_dir, key, options.force, threads=options.threads)
         paths.append(path)
-        if record is not None:
-            spent += time.perf_counter() - start
-            ran += 1
-        _report(number, len(jobs), job, record, spent / ran * (len(jobs) - number) if ran else None)
+        reporter(job, path, record)
     return paths
 
 
-def _refuse_to_replace(jobs, resolved: ResolvedSuite, budget, dataset, split, results_dir, key) -> None:
+def _refuse_to_replace(plans: list[JobPlan]) -> None:
     """Before any work: a record that is not this job's (other settings, edited, damaged) is never replaced
     without --force, so a finished run cannot be lost to a changed setting or a second runner."""
     conflicts = []
-    for job in jobs:
-        job_plan = plan_job(job, resolved.system(job.tokenizer, job.recommender), budget, dataset, split,
-                            results_dir, key)
+    for job_plan in plans:
         there = records.existing(job_plan.path, job_plan.run_id)
         if there:
             conflicts.append(f"  {job_plan.path}: {there}")
@@ -462,7 +491,7 @@ def fit_shared_tables(jobs, resolved: ResolvedSuite, dataset, split, device) -> 
             fit_table(tok.entry, tok.plugin, tok.config, seed, dataset, split, tok.features, device)
 
 
-def _run_parallel(jobs, resolved: ResolvedSuite, options, device, dataset, split, results_dir, key) -> list[Path]:
+def _run_parallel(jobs, resolved: ResolvedSuite, options, device, dataset, split, results_dir, reporter) -> list[Path]:
     """Shared stages first (every SID table, once, in this process), then the jobs in worker processes."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -479,15 +508,14 @@ def _run_parallel(jobs, resolved: ResolvedSuite, options, device, dataset, split
         futures = [pool.submit(_worker_job, job, resolved.suite, resolved.budget, devices[i % workers],
                                options.dataset_path, results_dir, options.force, threads)
                    for i, job in enumerate(jobs)]
-        return collect(as_completed(futures), len(jobs), _report)
+        return collect(as_completed(futures), reporter)
 
 
-def collect(finished, total: int, report) -> list[Path]:
-    """The record paths of jobs as their futures finish (local processes or a Dask cluster), each reported
-    with the time left at the mean pace so far."""
-    paths, start = [], time.perf_counter()
-    for done, future in enumerate(finished, start=1):
+def collect(finished, report) -> list[Path]:
+    """The record paths of jobs as their futures finish (local processes or a Dask cluster), each reported."""
+    paths = []
+    for future in finished:
         job, path, record = future.result()
         paths.append(path)
-        report(done, total, job, record, (time.perf_counter() - start) / done * (total - done))
+        report(job, path, record)
     return sorted(paths)

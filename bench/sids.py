@@ -45,11 +45,12 @@ def fit_table(name: str, plugin: str, config, seed: int, dataset, split, feature
     def compute():
         seed_everything(seed)
         start = time.perf_counter()
-        tokenizer = cls(config, device=device)
         try:
-            table = tokenizer.fit(inputs, seed)
+            with registry.plugin_failures("tokenizer", plugin, "fit"):
+                tokenizer = cls(config, device=device)
+                table = tokenizer.fit(inputs, seed)
         except PluginError as err:  # e.g. the SIDTable it built refused its codes: say whose they are
-            raise PluginError(f"tokenizer '{plugin}': {err}") from None
+            raise PluginError(err if str(err).startswith("tokenizer ") else f"tokenizer '{plugin}': {err}") from None
         fit_s = time.perf_counter() - start
         if not isinstance(table, SIDTable):
             raise PluginError(f"tokenizer '{plugin}' returned {type(table).__name__}, not a SIDTable")

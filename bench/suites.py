@@ -30,15 +30,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-import yaml
-
 from bench import registry
 from bench.config import apply_overrides, build, config_hash, to_dict
 from bench.errors import BenchError, ConfigError, did_you_mean
 from bench.features import FeatureConfig
 from bench.metrics import parse_metric
-from bench.paths import project_root
+from bench.paths import project_root, safe_name
 from bench.protocol import ProtocolConfig
+from bench.yamlio import read_yaml
 
 BUDGETS = ("smoke", "cpu", "paper")
 
@@ -234,9 +233,23 @@ def resolve_system(suite: Suite, budget: str, tokenizer: str | None, recommender
     return ResolvedSystem(name, rec, tok, shown, suite)
 
 
+def unique_systems(suite: Suite, where) -> set[str]:
+    """The names of the suite's systems, each of which must be given once: two systems of one name would
+    share one record folder, and one would silently take the other's place."""
+    names: dict[str, tuple] = {}
+    for tokenizer, recommender in suite.systems():
+        name = system_name(tokenizer, recommender)
+        if name in names:
+            raise ConfigError(f"{where}: two systems are named '{name}' ({names[name]} and "
+                              f"{(tokenizer, recommender)}); rename one entry")
+        names[name] = (tokenizer, recommender)
+    return set(names)
+
+
 def resolve(suite: Suite, budget: str, use_tuned: bool = True) -> ResolvedSuite:
     if budget not in BUDGETS:
         raise ConfigError(f"unknown budget '{budget}'{did_you_mean(budget, BUDGETS)}")
+    unique_systems(suite, f"suite {suite.name}")
     systems = {}
     for tokenizer, recommender in suite.systems():
         system = resolve_system(suite, budget, tokenizer, recommender, use_tuned=use_tuned)
@@ -267,7 +280,11 @@ def describe_suites() -> list[tuple[str, str, str]]:
     """(name, dataset, description) of every suite file, read without validating (`ls suites`)."""
     rows = []
     for name, path in available_suites().items():
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        try:
+            data = read_yaml(path)
+        except ConfigError:
+            data = None
+        data = data if isinstance(data, dict) else {}
         rows.append((name, data.get("dataset", "?"), data.get("description", "")))
     return rows
 
@@ -280,10 +297,7 @@ def load_suite(name_or_path: str, overrides: list | None = None) -> Suite:
         if name_or_path not in suites:
             raise ConfigError(f"unknown suite '{name_or_path}'{did_you_mean(name_or_path, suites)}")
         path = suites[name_or_path]
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML ({err})") from None
+    data = read_yaml(path)
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: a suite file must be a mapping of settings")
     valid_keys = {f: None for f in Suite.__dataclass_fields__ if f != "cli_overrides"}
@@ -296,11 +310,20 @@ def load_suite(name_or_path: str, overrides: list | None = None) -> Suite:
             entries = {name: {} for name in entries}
         if not isinstance(entries, dict):
             raise ConfigError(f"{path}: '{kind}' must map plugin names to their settings")
+        for name in entries:
+            safe_name(str(name), f"{path}: {kind} entry")  # it names a results folder; '+' is the runner's
         data[kind] = {str(k): (v or {}) for k, v in entries.items()}
     specs = {kind: {name: build(PluginSpec, entry, f"{kind}.{name}") for name, entry in data.pop(kind).items()}
              for kind in registry.KINDS}
     suite = build(Suite, data, "")
     suite = dataclasses.replace(suite, **specs, cli_overrides=tuple((tuple(p), v) for p, v in overrides or []))
+    safe_name(suite.name, f"{path}: suite name")  # it names the results folder of every record
+    for where, seeds in [("seeds", suite.seeds)] + [(f"{kind}.{name}.seeds", spec.seeds)
+                                                     for kind in registry.KINDS
+                                                     for name, spec in getattr(suite, kind).items()]:
+        for seed in seeds or ():
+            if not 0 <= seed < 2 ** 32:
+                raise ConfigError(f"{path}: {where}: seed {seed} must be an integer in [0, 2^32)")
     for kind in registry.KINDS:
         for name in getattr(suite, kind):
             registry.get(kind, suite.plugin_name(kind, name))  # unknown plugins fail here, with a did-you-mean
@@ -315,7 +338,7 @@ def load_suite(name_or_path: str, overrides: list | None = None) -> Suite:
             if tokenizer not in suite.tokenizers:
                 raise ConfigError(f"{path}: recommenders.{name}.tokenizers: '{tokenizer}' is not a tokenizer of this "
                                   f"suite{did_you_mean(tokenizer, suite.tokenizers)}")
-    systems = {system_name(t, r) for t, r in suite.systems()}
+    systems = unique_systems(suite, path)
     for i, row in enumerate(suite.published):
         for metric in row.metrics:
             try:

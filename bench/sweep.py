@@ -31,6 +31,7 @@ from bench.errors import ConfigError, did_you_mean
 from bench.io import atomic_write_bytes
 from bench.metrics import higher_is_better
 from bench.paths import results_dir as default_results_dir
+from bench.paths import safe_name
 from bench.suites import Suite, resolve_system
 from bench.tuned import tuned_path
 
@@ -226,7 +227,7 @@ def run_sweep(target: SweepTarget, trials: int, storage: str | None, study_name:
 
     results = Path(results or default_results_dir())
     storage = storage or default_storage(results)
-    study_name = study_name or target.default_study()
+    study_name = safe_name(study_name or target.default_study(), "--study", plus=True)  # it names a folder under sweeps/
     space = search_space(target)
     recommender = registry.get("recommenders", target.suite.plugin_name("recommenders", target.recommender))
     study, created = _open_study(study_name, storage, seed, target.suite.selection_metric,

@@ -130,6 +130,8 @@ class SIDTable:
                 raise PluginError("SIDTable: codes must be integers, got fractional values")
         elif raw.dtype.kind not in "iu":
             raise PluginError(f"SIDTable: codes must be integers, got {raw.dtype}")
+        if raw.size and not (raw.min() >= 0 and raw.max() < 2 ** 31):  # the int32 cast below would wrap them
+            raise PluginError(f"SIDTable: codes must lie in [0, 2^31), got values in [{raw.min()}, {raw.max()}]")
         codes = np.ascontiguousarray(raw, dtype=np.int32)
         object.__setattr__(self, "codes", codes)
         object.__setattr__(self, "vocab_sizes", tuple(int(v) for v in self.vocab_sizes))
@@ -153,7 +155,10 @@ class SIDTable:
                               "(bench.quantize.collisions) before building the table")
         object.__setattr__(self, "user_vocab_sizes", tuple(int(v) for v in self.user_vocab_sizes))
         if self.user_codes is not None:
-            users = np.ascontiguousarray(self.user_codes, dtype=np.int32)
+            raw_users = np.asarray(self.user_codes)
+            if raw_users.size and not (raw_users.min() >= 0 and raw_users.max() < 2 ** 31):
+                raise PluginError("SIDTable: user codes must lie in [0, 2^31)")
+            users = np.ascontiguousarray(raw_users, dtype=np.int32)
             users.setflags(write=False)
             object.__setattr__(self, "user_codes", users)
             if users.ndim != 2 or users.shape[1] != len(self.user_vocab_sizes) or users.shape[1] == 0:

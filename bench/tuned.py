@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
-
 from bench.errors import ConfigError
 from bench.paths import project_root, tuned_dir
+from bench.yamlio import read_yaml
 
 
 def tuned_path(suite_name: str, system: str, budget: str) -> Path:
@@ -24,10 +23,7 @@ def load_tuned(suite_name: str, system: str, budget: str) -> tuple[dict, str] | 
     path = tuned_path(suite_name, system, budget)
     if not path.is_file():
         return None
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML ({err})") from None
+    data = read_yaml(path) or {}
     overrides = data.get("overrides") if isinstance(data, dict) else None
     if not isinstance(overrides, dict) or set(overrides) - {"tokenizer", "recommender"}:
         raise ConfigError(f"{path}: 'overrides' must map tokenizer/recommender to their settings")

@@ -10,6 +10,7 @@ Training runs under bf16 autocast where the device has native bf16, as `tiger` d
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -72,6 +73,11 @@ class RecBoleSequential(Recommender):
         params: dict = field(default_factory=dict)  # any other RecBole setting (hidden_size, n_layers, ...)
 
     def fit(self, split, sids, seed):
+        with warnings.catch_warnings():  # RecBole's deprecation notes about torch and numpy, not the user's
+            warnings.filterwarnings("ignore", module="recbole")
+            return self._fit(split, sids, seed)
+
+    def _fit(self, split, sids, seed):
         import torch
         from recbole.data import create_dataset, data_preparation
         from recbole.utils import get_model, get_trainer, init_seed
@@ -86,7 +92,7 @@ class RecBoleSequential(Recommender):
 
         config, device = self.config, self.context.device
         torch.set_num_threads(self.context.threads)
-        bf16 = use_bf16(config.precision, device)
+        bf16 = use_bf16(config.precision, device, self.context.budget)
         if bf16 and device.startswith("cuda"):  # RecBole's autocast takes the device's default dtype: fp16 on CUDA
             torch.set_autocast_dtype("cuda", torch.bfloat16)
         work = Path(self.context.work_dir or cache_dir() / "work" / "recbole")

@@ -5,7 +5,7 @@ the untied output head (`model.t5_exact` restores T5's); suites override per bud
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
@@ -64,9 +64,10 @@ class Tiger(Recommender):
         self.trie = PrefixTrie(sids.codes, sids.vocab_sizes).to(device)
         torch.manual_seed(seed)
         self.model = Seq2SeqRecommender(self.vocab, config.model, config.encoder_input).to(device)
-        self.bf16 = use_bf16(config.train.precision, device)
+        self.bf16 = use_bf16(config.train.precision, device, self.context.budget)
         checkpoint = Path(self.context.work_dir) / "tiger.pt" if self.context.work_dir else None
-        state = train(self.model, self.trie, split.train, split.valid, config.train, seed, device, checkpoint,
+        settled = replace(config.train, precision="bf16" if self.bf16 else "fp32")  # "auto" decided here, once
+        state = train(self.model, self.trie, split.train, split.valid, settled, seed, device, checkpoint,
                       config_key=config_hash([to_dict(config), sids.hash(), seed]), on_eval=self.context.on_eval,
                       selection_metric=self.context.selection_metric)
         return FitInfo(epochs=state.epoch, best_epoch=state.best_epoch, seconds=state.elapsed, extra={

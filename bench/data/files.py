@@ -8,11 +8,11 @@ any of `title`, `brand`, `categories`, `price`, `description`.
 from __future__ import annotations
 
 import csv
-import gzip
 import hashlib
 import html
 import io
 import json
+import os
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,13 +20,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench.errors import DatasetError, did_you_mean
+from bench.errors import DatasetError, did_you_mean, quote
 
 MAX_PROBLEMS = 20  # problems listed per error; the rest are counted
 REQUIRED_COLUMNS = ("user_id", "item_id")
 ORDER_COLUMNS = ("seq_idx", "timestamp")
 INTERACTION_NAMES = ("interactions.tsv", "interactions.tsv.gz", "interactions.csv", "interactions.csv.gz")
 ITEM_NAMES = ("items.jsonl", "items.jsonl.gz")
+MAX_SEQ_IDX = 2 ** 31  # a position in one user's sequence
 
 
 @dataclass(frozen=True)
@@ -83,15 +84,48 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def max_file_bytes() -> int:
+    """The most bytes a dataset file may hold (after gunzip): 1 GiB, or SID_BENCH_MAX_FILE_MB. Beauty's
+    interactions are 7 MB; the bound turns a gzip bomb or a sparse file into an error before memory runs out."""
+    return int(float(os.environ.get("SID_BENCH_MAX_FILE_MB", 1024)) * 2 ** 20)
+
+
+def _too_big(path: Path, what: str, limit: int) -> DatasetError:
+    return DatasetError(f"{path}: {what} more than {limit / 2 ** 20:,.0f} MB, the limit for a dataset file "
+                        "(set SID_BENCH_MAX_FILE_MB to allow more)")
+
+
+def _gunzip(path: Path, raw: bytes, limit: int) -> bytes:
+    """Every gzip member of `raw` (as `cat a.gz b.gz` makes), inflated in a stream that stops at `limit`."""
+    parts, size = [], 0
+    while raw:
+        inflater = zlib.decompressobj(wbits=31)
+        part = inflater.decompress(raw, limit + 1 - size)
+        size += len(part)
+        if size > limit:
+            raise _too_big(path, "inflates to", limit)
+        if not inflater.eof:
+            raise DatasetError(f"{path}: not a valid gzip file (the file is cut short)")
+        parts.append(part)
+        raw = inflater.unused_data
+    return b"".join(parts)
+
+
 def read_text(path: Path) -> str:
-    """The file's text (gunzipped when it ends in .gz), or a DatasetError naming file and line."""
+    """The file's text (gunzipped when it ends in .gz), or a DatasetError naming file and line. Reads at
+    most max_file_bytes(), compressed or not."""
+    limit = max_file_bytes()
     try:
+        if not path.is_file():
+            raise DatasetError(f"{path}: not a regular file")
+        if path.stat().st_size > limit:
+            raise _too_big(path, "holds", limit)
         raw = path.read_bytes()
     except OSError as err:
         raise DatasetError(f"{path}: cannot read the file ({err.strerror})") from None
     if path.suffix == ".gz":
         try:
-            raw = gzip.decompress(raw)
+            raw = _gunzip(path, raw, limit)
         except (OSError, EOFError, zlib.error) as err:
             raise DatasetError(f"{path}: not a valid gzip file ({err})") from None
     if not raw.strip():
@@ -107,6 +141,9 @@ def read_text(path: Path) -> str:
 
 
 def find_file(folder: Path, names: tuple[str, ...], what: str, required: bool) -> Path | None:
+    for name in names:  # a folder, a pipe or a dangling link named like a data file is never skipped silently
+        if ((folder / name).exists() or (folder / name).is_symlink()) and not (folder / name).is_file():
+            raise DatasetError(f"{folder / name}: not a regular file; the {what} file must be one")
     found = [folder / name for name in names if (folder / name).is_file()]
     if len(found) > 1:
         raise DatasetError(f"{folder}: several {what} files ({', '.join(p.name for p in found)}); keep one")
@@ -118,19 +155,21 @@ def find_file(folder: Path, names: tuple[str, ...], what: str, required: bool) -
 def read_interactions(path: Path) -> InteractionsFile:
     """Parse and validate an interactions file (vectorised: millions of rows stay fast)."""
     text = read_text(path)
-    first_line = text.split("\n", 1)[0]
+    first_line = text.split("\n", 1)[0].rstrip("\r")
     sep = "\t" if ("\t" in first_line or ".tsv" in path.name) else ","
-    header = [h.strip().lower() for h in first_line.rstrip("\r").split(sep)]
+    # the csv module reads the header as it reads the rows: a CSV header may quote its names ("user_id")
+    quoting = csv.QUOTE_NONE if sep == "\t" else csv.QUOTE_MINIMAL
+    header = [h.strip().lower() for h in next(csv.reader([first_line], delimiter=sep, quoting=quoting), [])]
     problems = _Problems()
     for column in REQUIRED_COLUMNS:
         if column not in header:
-            problems.add(f"{path}:1: missing column '{column}'{did_you_mean(column, header)}; "
-                         f"the header is: {first_line.strip()!r}")
+            problems.add(f"{path}:1: missing column '{column}'{did_you_mean(column, header[:50])}; "
+                         f"the header is: {quote(first_line.strip())}")
     if not any(c in header for c in ORDER_COLUMNS):
         problems.add(f"{path}:1: no order column: add 'timestamp' (unix seconds or ISO 8601) or "
                      f"'seq_idx' (0-based position in the user's sequence)")
     if len(set(header)) != len(header):
-        problems.add(f"{path}:1: repeated column names in the header {first_line.strip()!r}")
+        problems.add(f"{path}:1: repeated column names in the header {quote(first_line.strip())}")
     problems.raise_if_any()
 
     frame, lines = _read_rows(path, text, sep, header, problems)
@@ -147,10 +186,11 @@ def read_interactions(path: Path) -> InteractionsFile:
     if "seq_idx" in header:
         raw = frame["seq_idx"].str.strip()
         parsed = pd.to_numeric(raw, errors="coerce")
-        bad = parsed.isna() | (parsed < 0) | (parsed != parsed.round())
-        problems.add_each(lines[bad.to_numpy()], raw[bad].map(repr),
-                          f"{path}:{{line}}: seq_idx {{value}} is not a non-negative integer")
-        seq_idx = parsed.fillna(-1).to_numpy(dtype=np.int64)
+        # inf, 1e19 or anything past 2^31 would wrap around in the int64 cast and silently reorder a sequence
+        bad = parsed.isna() | ~((parsed >= 0) & (parsed < MAX_SEQ_IDX)) | (parsed != parsed.round())
+        problems.add_each(lines[bad.to_numpy()], raw[bad].map(quote),
+                          f"{path}:{{line}}: seq_idx {{value}} is not a non-negative integer below 2^31")
+        seq_idx = parsed.where(~bad, -1).to_numpy(dtype=np.int64)
     if "timestamp" in header:
         timestamps = _parse_timestamps(path, frame["timestamp"].str.strip(), lines, problems)
 
@@ -220,12 +260,12 @@ def _parse_timestamps(path: Path, raw: pd.Series, lines: np.ndarray, problems: _
         seconds[text_rows] = converted
         bad_lines = lines[text_rows][~ok]
         bad_values = raw[text_rows][~ok]
-        problems.add_each(bad_lines, bad_values.map(repr),
+        problems.add_each(bad_lines, bad_values.map(quote),
                           f"{path}:{{line}}: unparsable timestamp {{value}} "
                           "(expected unix seconds or an ISO 8601 date such as 2014-07-23)")
     # inf or past int64 would wrap around in the cast below and silently reorder a user's events
     out_of_range = ~numeric.isna().to_numpy() & ~(np.abs(seconds) < 2.0 ** 63)
-    problems.add_each(lines[out_of_range], raw[out_of_range].map(repr),
+    problems.add_each(lines[out_of_range], raw[out_of_range].map(quote),
                       f"{path}:{{line}}: timestamp {{value}} is not a finite number of seconds within int64")
     return np.nan_to_num(seconds, nan=0, posinf=0, neginf=0).astype(np.int64)
 
@@ -288,6 +328,9 @@ def read_items(path: Path) -> dict[str, tuple[ItemMeta, int]]:
         except json.JSONDecodeError as err:
             problems.add(f"{where}: invalid JSON ({err.msg} at column {err.colno})")
             continue
+        except RecursionError:
+            problems.add(f"{where}: JSON nested too deeply to read")
+            continue
         if not isinstance(record, dict):
             problems.add(f"{where}: expected a JSON object, found {type(record).__name__}")
             continue
@@ -299,12 +342,12 @@ def read_items(path: Path) -> dict[str, tuple[ItemMeta, int]]:
             continue
         item_id = item_id.strip()
         if item_id in items:
-            problems.add(f"{where}: duplicate item_id {item_id!r}, first on line {items[item_id][1]}")
+            problems.add(f"{where}: duplicate item_id {quote(item_id)}, first on line {items[item_id][1]}")
             continue
         price = record.get("price")
         if price is not None and (isinstance(price, bool) or not isinstance(price, (int, float))
                                   or not np.isfinite(price)):
-            problems.add(f"{where}: 'price' must be a finite number or null, not {price!r}")
+            problems.add(f"{where}: 'price' must be a finite number or null, not {quote(price)}")
             price = None
         meta = ItemMeta(
             title=_text_field(record, "title", where, problems),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from bench.data.dataset import Dataset
+from bench.protocol import ProtocolConfig
 
 
 def validation_summary(target: str) -> str:
@@ -15,7 +16,12 @@ def validation_summary(target: str) -> str:
     dataset = load_dataset(target)
     lines = [f"{target}: valid ({dataset.n_users:,} users, {dataset.n_items:,} items, "
              f"{dataset.n_interactions:,} interactions)"]
-    return "\n".join(lines + [f"note: {note}" for note in dataset.notes])
+    notes = list(dataset.notes)
+    short = int((dataset.sequence_lengths < ProtocolConfig.min_interactions).sum())
+    if short:  # never dropped without a word
+        notes.append(f"{short:,} user(s) have fewer than {ProtocolConfig.min_interactions} interactions: the "
+                     "leave-one-out split (one item each for training, validation and test) leaves them out")
+    return "\n".join(lines + [f"note: {note}" for note in notes])
 
 
 def dataset_stats(dataset: Dataset) -> dict:

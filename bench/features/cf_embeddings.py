@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.cache import Cache
+from bench.errors import check_finite_loss
 from bench.progress import log
 from bench.protocol import Split
 
@@ -73,7 +74,8 @@ def _train(split: Split, config, device: str) -> tuple[np.ndarray, list[float]]:
             loss.backward()
             optimizer.step()
             total += float(loss.detach()) * len(rows)
-        losses.append(total / len(order))
+        losses.append(check_finite_loss(total / len(order), f"cf_embeddings ({config.cf_model}), epoch {epoch + 1}",
+                                        epoch + 1))
         log(f"cf_embeddings: {config.cf_model} epoch {epoch + 1}/{config.cf_epochs}, loss {losses[-1]:.4f}")
     table = model.item_embedding.weight.detach().cpu().numpy()
     return np.ascontiguousarray(table[ids.to_internal], dtype=np.float32), losses

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from bench.errors import PluginError
+from bench.errors import PluginError, TrainingDiverged
 from bench.progress import log
 from bench.quantize.contrastive import Neighbours, info_nce
 from bench.quantize.rqvae import RQVAE, Plateau, _init_codebooks, _optimizer, _reset_dead_codes, usage_and_entropy
@@ -171,7 +171,7 @@ def fit_dual(item_content: np.ndarray, user_content: np.ndarray, interactions: n
                 totals[name] = totals.get(name, 0.0) + value.item() * len(rows) / len(interactions)
         item_model.eval(), user_model.eval()
         if not all(math.isfinite(v) for v in totals.values()):
-            raise PluginError(f"DAS loss became non-finite at epoch {epoch} ({totals}); lower the learning rate")
+            raise TrainingDiverged(f"DAS loss became non-finite at epoch {epoch} ({totals}); lower the learning rate")
         reset = 0
         if training.reset_dead_codes:
             reset = _reset_dead_codes(item_model, items_x, generator) + _reset_dead_codes(user_model, users_x, generator)

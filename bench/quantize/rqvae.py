@@ -20,7 +20,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from bench.errors import PluginError
+from bench.errors import PluginError, TrainingDiverged
 from bench.progress import log
 from bench.quantize.kmeans import residual_kmeans
 from bench.quantize.rqvae_config import RQVAETraining
@@ -293,7 +293,7 @@ def fit_rqvae(embeddings: np.ndarray, codebook_sizes: tuple[int, ...], seed: int
                 totals[name] = totals.get(name, 0.0) + value.item() * len(items) / n
         model.eval()
         if not all(math.isfinite(v) for v in totals.values()):
-            raise PluginError(f"RQ-VAE loss became non-finite at epoch {epoch} ({totals}); lower the learning rate")
+            raise TrainingDiverged(f"RQ-VAE loss became non-finite at epoch {epoch} ({totals}); lower the learning rate")
         reset = _reset_dead_codes(model, x, generator) if training.reset_dead_codes else 0
         # the whole objective, extra terms included: LETTER's terms can raise the semantic part while the
         # model still improves (on Beauty it rose from epoch 1 and stopped training after 21 epochs)

@@ -28,3 +28,9 @@ class RQVAETraining:
     sinkhorn_epsilons: tuple[float, ...] = field(default=(), metadata={"added": True})
     sinkhorn_iterations: int = field(default=50, metadata={"added": True})
     log_every: int = 50                 # epochs between log lines (usage, entropy, loss)
+
+    def __post_init__(self):
+        if not self.lr >= 0:  # 0 freezes the weights (a test does); negative climbs the loss
+            from bench.errors import ConfigError
+
+            raise ConfigError(f"train.lr must be a non-negative number, got {self.lr}")

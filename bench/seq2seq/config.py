@@ -68,6 +68,8 @@ class TrainConfig:
     precision: Literal["auto", "fp32", "bf16"] = "auto"  # auto: bf16 autocast on CUDA and on CPUs with native bf16; fp32 otherwise
 
     def __post_init__(self):
+        if not self.lr >= 0:  # 0 freezes the weights (a test does); negative climbs the loss
+            raise ConfigError(f"train.lr must be a non-negative number, got {self.lr}")
         if self.patience < 0:
             raise ConfigError(f"train.patience must be 0 (never stop early) or more, got {self.patience}")
         if self.beam_size < 1:

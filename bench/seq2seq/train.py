@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from bench.errors import check_finite_loss
 from bench.metrics import better, parse_metric, per_user_metrics
 from bench.progress import bar, log
 from bench.protocol import Examples
@@ -157,7 +158,8 @@ def train(model: Seq2SeqRecommender, trie: PrefixTrie, train_examples: Examples,
         progress = bar(batches, desc=f"epoch {state.epoch + 1}", unit="batch")
         epoch_start = time.perf_counter()
         for rows in progress:
-            losses.append(train_step(model, optimizer, tensors(train_examples, rows, device), config, device, bf16))
+            loss = train_step(model, optimizer, tensors(train_examples, rows, device), config, device, bf16)
+            losses.append(check_finite_loss(loss, "tiger", state.step + 1))  # a diverged run records nothing
             scheduler.step()
             state.step += 1
             state.examples += len(rows)

@@ -61,3 +61,14 @@ def test_data_commands_say_what_is_missing(tmp_path, name, message):
     a_file.write_text(HEADER + ROWS)
     result = run_cli("data", "stats", name.replace("{file}", str(a_file)))
     assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_diverged_run_fails_loudly_and_writes_no_record(tmp_path):
+    """Issue 37.3: a finite learning rate so high that the loss becomes NaN used to write a record of zeros."""
+    results = tmp_path / "results"
+    run = run_cli("run", "--suite", "tiny", "--budget", "smoke", "--device", "cpu", "--tokenizers", "random",
+                  "--recommenders", "tiger", "--seeds", "0", "--results-dir", str(results),
+                  "--set", "recommenders.tiger.budgets.smoke.train.lr=1.0e+30")
+    assert run.returncode == 2 and "the run diverged and no record is written" in run.stderr, run.stderr
+    assert "Traceback" not in run.stderr
+    assert not list(results.rglob("seed*.json"))

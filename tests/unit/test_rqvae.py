@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from bench.errors import PluginError
+from bench.errors import PluginError, TrainingDiverged
 from bench.quantize.contrastive import InfoNCE, info_nce
 from bench.quantize.rqvae import RQVAE, LossTerm, Plateau, fit_rqvae, usage_and_entropy
 from bench.quantize.rqvae_config import RQVAETraining
@@ -109,7 +109,7 @@ def test_bad_input_and_divergence_raise_clear_errors():
         def forward(self, batch):
             return batch.latent.sum() * float("nan")
 
-    with pytest.raises(PluginError, match="non-finite"):
+    with pytest.raises(TrainingDiverged, match="non-finite"):  # a BenchError: one `error:` line, no record
         fit_rqvae(clustered(), (8,), 0, QUICK, (32,), 8, terms=(Diverging(),))
 
 
