@@ -1,4 +1,4 @@
-"""Command line: python -m bench {run, sweep, data, ls, leaderboard, check, tokenize, perf}."""
+"""Command line: python -m bench {run, sweep, data, ls, leaderboard, rescore, check, tokenize, perf}."""
 
 from __future__ import annotations
 
@@ -38,6 +38,9 @@ EXAMPLES = {
   python -m bench leaderboard --suite amazon-beauty
   python -m bench leaderboard --suite tiny --check   (fail if the committed table differs)
   python -m bench leaderboard --suite amazon-beauty --dataset-path ~/data/my-shop   (after run --dataset-path)""",
+    "rescore": """examples:
+  python -m bench rescore --suite tiny          (every registered metric, from the records' ranked lists)
+  python -m bench rescore --results-dir my-results""",
     "check": """examples:
   python -m bench check tokenizer rkmeans
   python -m bench check tokenizer rkmeans --set balanced=true
@@ -129,6 +132,10 @@ def _parser() -> argparse.ArgumentParser:
     board.add_argument("--dataset-path", help="the table of the suite's runs on your own dataset folder")
     board.add_argument("--check", action="store_true",
                        help="do not write; fail if the committed tables differ from regenerated ones")
+
+    rescore = command("rescore", "recompute every registered metric from the ranked lists records keep, without "
+                      "retraining, and rewrite their summaries", "results")
+    rescore.add_argument("--suite", help="only this suite's records (its results folder name); default: all")
 
     check = command("check", "run a plugin's contract checks, or validate a record, dataset folder or suite", "set")
     check.add_argument("what", choices=["tokenizer", "recommender", "record", "dataset", "suite"])
@@ -226,6 +233,14 @@ def cmd_leaderboard(args) -> int:
     return 0
 
 
+def cmd_rescore(args) -> int:
+    from bench import rescore
+    from bench.paths import results_dir
+
+    print(rescore.run(args.results_dir or results_dir(), args.suite))
+    return 0
+
+
 def cmd_check(args) -> int:
     from bench.checks import check_target
 
@@ -256,7 +271,7 @@ def cmd_perf(args) -> int:
 
 
 COMMANDS = {"run": cmd_run, "data": cmd_data, "ls": cmd_ls, "leaderboard": cmd_leaderboard, "check": cmd_check,
-            "tokenize": cmd_tokenize, "perf": cmd_perf, "sweep": cmd_sweep}
+            "tokenize": cmd_tokenize, "perf": cmd_perf, "sweep": cmd_sweep, "rescore": cmd_rescore}
 
 
 def main(argv: list[str] | None = None) -> int:

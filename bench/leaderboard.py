@@ -19,9 +19,10 @@ from pathlib import Path
 import numpy as np
 from tabulate import tabulate
 
-from bench import records, registry
+from bench import evidence, records, registry
 from bench.config import config_hash, identity, to_dict
 from bench.errors import BenchError
+from bench.evidence_tables import beyond_accuracy_table, slice_table
 from bench.metrics import display_name, higher_is_better, metric_names, parse_metric, short_name
 from bench.record_types import DecodingSetup
 from bench.io import atomic_write_bytes
@@ -66,8 +67,10 @@ def _group(paths: list[Path], suite: Suite, data_files: dict | None):
         elif differs := _other_settings(record, resolved[budget]):
             excluded.append((path, differs))
         else:
-            records.read_verified(path)  # a summary that its per-user values contradict stops the table
+            _, arrays = records.read_verified(path)  # a summary that its per-user values contradict stops the table
             record["_path"] = str(path)  # for the per-user side file; never written back
+            if evidence.has_lists(arrays):
+                record["_arrays"] = arrays  # ranked lists, slices and what is computed from them
             groups[budget][record["system"]].append(record)
     return groups, excluded
 
@@ -491,6 +494,8 @@ def build_tables(suite: Suite, results: Path, data_files: dict | None, figures: 
         md += _figures(suite_name, budget, systems, means, figures, headline)
         md += _variant_table(systems, order, tested)
         md += _id_level_table(systems, order, names)
+        md += beyond_accuracy_table(systems, order, suite.protocol.cutoffs)
+        md += slice_table(systems, order, headline)
         if suite_name == suite.name:  # printed numbers are for the suite's own data, not a user's folder
             md += _published_table(suite.published, systems, names)
         md += _memorisation_table(split, systems, order, names)

@@ -96,6 +96,12 @@ class Recommender:
         """Raise ConfigError when these settings cannot serve the protocol's cutoffs (e.g. a beam narrower than
         the largest K). The runner calls it for every job before any work, `--dry-run` included."""
 
+    @classmethod
+    def list_capacity(cls, config: "Recommender.Config") -> int | None:
+        """The longest ranked list these settings can give (a beam search: its width); None: any length. The
+        runner keeps each user's list of up to 20 items as evidence (bench.evidence)."""
+        return None
+
     def __init__(self, config: "Recommender.Config", context: RunContext = RunContext()):
         self.config = config
         self.context = context

@@ -13,11 +13,13 @@ from typing import Any, Literal
 
 from bench.dataclass_schema import schema_of
 
-SCHEMA_VERSION = 1
+# 2: ranked lists, targets, slices and item context in the side file; any registered metric (NAME@K) in the
+# summaries, catalogue-level ones included. Version 1 records (recall and ndcg only) stay valid.
+SCHEMA_VERSION = 2
 HEX16 = {"pattern": "^[0-9a-f]{16}$"}
 HEX64 = {"pattern": "^[0-9a-f]{64}$"}
-METRIC_NAME = {"propertyNames": {"pattern": "^(recall|ndcg)@[0-9]+$"},
-               "additionalProperties": {"type": "number", "minimum": 0, "maximum": 1}}
+METRIC_NAME = {"propertyNames": {"pattern": "^[a-z_]+@[0-9]+$"},
+               "additionalProperties": {"type": "number", "minimum": 0}}
 
 
 def nonnegative(default: Any = MISSING, **extra) -> Any:
@@ -199,7 +201,7 @@ class Record:
     """One record per (suite, budget, tokenizer, recommender, seed); per-user metrics live in the side file
     named by per_user.file."""
 
-    schema_version: Literal[1]
+    schema_version: Literal[1, 2]
     run_id: str = field(metadata={"schema": HEX16})
     created_at: str = field(metadata={"schema": {"format": "date-time"}})
     suite: SuiteRef

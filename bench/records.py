@@ -17,6 +17,7 @@ from pathlib import Path
 import jsonschema
 import numpy as np
 
+from bench import evidence
 from bench.errors import BenchError, shorten
 from bench.io import atomic_save_npz, atomic_write_json, load_npz
 from bench.paths import PACKAGE_DIR
@@ -76,6 +77,14 @@ def write_run(path: Path, record: dict, per_user: dict[str, np.ndarray]) -> None
     atomic_write_json(path, record)
 
 
+def rewrite_summary(path: Path, record: dict, metrics: dict) -> None:
+    """The record with new summaries (`rescore`), its side file untouched; validated, written atomically."""
+    record = {key: value for key, value in record.items() if not key.startswith("_")}
+    record["metrics"] = metrics
+    validate(record, str(path))
+    atomic_write_json(path, record)
+
+
 MAX_RECORD_BYTES = 16 << 20  # a record is tens of KB; its arrays live in the side file
 
 
@@ -104,13 +113,40 @@ def check_layout(path: Path, record: dict) -> None:
                          "copied or moved to another run's place is not that run: move it back or delete it")
 
 
+_derived: dict[tuple, tuple] = {}  # (side file sha256, cutoffs, registered metrics) -> metrics from its lists
+
+
 def read_per_user(path: Path, record: dict) -> dict[str, np.ndarray]:
+    """The side file's arrays (sha-checked), plus, for a record that kept ranked lists, every registered
+    metric's per-user values computed from them (bench.evidence)."""
     side = Path(path).with_name(record["per_user"]["file"])
     if not side.is_file():
         raise BenchError(f"{side}: per-user metrics of {path} are missing")
-    if hashlib.sha256(side.read_bytes()).hexdigest() != record["per_user"]["sha256"]:
+    sha = record["per_user"]["sha256"]
+    if hashlib.sha256(side.read_bytes()).hexdigest() != sha:
         raise BenchError(f"{side}: sha256 differs from the one in {path}; the file was changed or damaged")
-    return load_npz(side)
+    arrays = load_npz(side)
+    if evidence.has_lists(arrays):
+        key = _derived_key(record)
+        if key not in _derived:
+            _derived[key] = evidence.metrics_from_lists(arrays, record["protocol"]["cutoffs"])
+        per_user, _ = _derived[key]
+        arrays = {**per_user, **arrays}
+    return arrays
+
+
+def derived_summary(path: Path, record: dict) -> dict[str, dict[str, float]]:
+    """Every registered metric's summary, computed from the record's lists ({} for a record without)."""
+    arrays = read_per_user(path, record)
+    if not evidence.has_lists(arrays):
+        return {}
+    return _derived[_derived_key(record)][1]
+
+
+def _derived_key(record: dict) -> tuple:
+    from bench.metric_registry import REGISTRY
+
+    return record["per_user"]["sha256"], tuple(record["protocol"]["cutoffs"]), tuple(REGISTRY)
 
 
 SUMMARY_TOLERANCE = 1e-6  # summaries are float64 means of float32 per-user values
@@ -121,11 +157,15 @@ def read_verified(path: Path) -> tuple[dict, dict[str, np.ndarray]]:
     per-user values: a record whose summary was edited (or damaged) is an error, never believed."""
     record = read_record(path)
     per_user = read_per_user(path, record)
+    from_lists = derived_summary(path, record)
     wrong = []
     for part, metrics in record["metrics"].items():
         for name, value in metrics.items():
             key = f"{part}.{name}"
-            if key not in per_user:
+            if name in from_lists.get(part, {}):  # catalogue metrics too: recomputed from the ranked lists
+                if not (np.isfinite(value) and abs(from_lists[part][name] - float(value)) <= SUMMARY_TOLERANCE):
+                    wrong.append(f"{key} = {value} but its ranked lists give {from_lists[part][name]:.6f}")
+            elif key not in per_user:
                 wrong.append(f"{key} has no per-user values")
             elif not (np.isfinite(value) and np.isfinite(per_user[key]).all()):  # NaN compares as equal to nothing
                 wrong.append(f"{key} is not finite")

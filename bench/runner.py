@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench import records, registry
+from bench import evidence, records, registry
 from bench.config import config_hash, identity, to_dict
 from bench.data import Dataset, load_dataset
 from bench.device import resolve_budget, resolve_device, seed_everything
@@ -152,16 +152,15 @@ def _protocol_info(split: Split) -> dict:
             "dropped_users": split.dropped_users, "train_examples": len(split.train)}
 
 
-def _evaluate(model, split: Split, part: str) -> tuple[dict[str, np.ndarray], float, np.ndarray, dict]:
-    """(per-user metrics, seconds, ranked items, what the call reported) for one evaluation part; the
-    recommender sees the histories only, never the targets."""
+def _evaluate(model, split: Split, part: str, list_k: int) -> tuple[float, np.ndarray, dict]:
+    """(seconds, each user's ranked list of `list_k` items, what the call reported) for one evaluation part;
+    the recommender sees the histories only, never the targets."""
     examples = getattr(split, part)
-    k = max(split.config.cutoffs)
     start = time.perf_counter()
     with registry.plugin_failures("recommender", type(model).__name__, f"recommend ({part})"):
-        items, info = unpack(model.recommend(examples.without_targets(), k))
-    ranked = check_ranked(items, len(examples), split.n_items, k)
-    return per_user_metrics(ranked, examples.targets, split.config.cutoffs), time.perf_counter() - start, ranked, info
+        items, info = unpack(model.recommend(examples.without_targets(), list_k))
+    ranked = check_ranked(items, len(examples), split.n_items, list_k)
+    return time.perf_counter() - start, ranked, info
 
 
 FIDELITY_USERS = 500  # test users on which a heuristic search (beam) is checked against exact scoring
@@ -178,7 +177,7 @@ def beam_fidelity(model, split: Split, ranked: np.ndarray) -> dict | None:
     exact = model.exact_top_k(examples.without_targets(), k)
     if exact is None:
         return None
-    beam = ranked[rows]
+    beam = ranked[rows][:, :k]
     same_set = [set(a.tolist()) == set(b.tolist()) for a, b in zip(beam, exact)]
     overlap = [len(set(a.tolist()) & set(b.tolist())) / k for a, b in zip(beam, exact)]
     beam_metrics = per_user_metrics(beam, examples.targets, (k,))
@@ -209,13 +208,15 @@ class JobPlan:
 
 @dataclass
 class Outcome:
-    """What running a job produced: the SID table's description, training's report, per-user metrics."""
+    """What running a job produced: the SID table's description, training's report, each user's ranked
+    list per evaluated part, and the evidence and metrics computed from them (bench.evidence)."""
 
     tokenizer_info: dict | None
     fit: FitInfo
     report: dict
-    valid: dict[str, np.ndarray]
-    test: dict[str, np.ndarray]
+    ranked: dict[str, np.ndarray]   # part -> [n_users, list length]
+    evidence: dict[str, np.ndarray]  # the side file's lists, targets, slices and item context
+    metrics: dict[str, dict]         # part -> summary of every registered metric
     fidelity: dict | None
     seconds: dict[str, float]
     test_id_level: dict[str, np.ndarray] = field(default_factory=dict)  # generative systems: twins count
@@ -270,15 +271,20 @@ def execute(job_plan: JobPlan, device: str, dataset: Dataset, split: Split, on_e
             selection_metric=system.suite.selection_metric))
         info = model.fit(split.for_fit(), sids, job.seed)
     seconds = {"fit_s": max(time.perf_counter() - start, info.seconds or 0.0)}  # a resumed fit counts all of it
-    valid, seconds["valid_s"], _, call_info = _evaluate(model, split, "valid")
-    test, seconds["test_s"], fidelity, id_level = {}, 0.0, None, {}
+    list_k = evidence.list_length(system.recommender.cls, system.recommender.config, split.config.cutoffs)
+    ranked, fidelity, id_level = {}, None, {}
+    seconds["valid_s"], ranked["valid"], call_info = _evaluate(model, split, "valid", list_k)
+    seconds["test_s"] = 0.0
     if evaluate_test:  # the record keeps what the test call reported (a trial's: validation's)
-        test, seconds["test_s"], test_ranked, call_info = _evaluate(model, split, "test")
-        fidelity = beam_fidelity(model, split, test_ranked)
+        seconds["test_s"], ranked["test"], call_info = _evaluate(model, split, "test", list_k)
+        fidelity = beam_fidelity(model, split, ranked["test"])
         if sids is not None:
-            id_level = id_level_metrics(test_ranked, split.test.targets, sids.semantic_groups(), split.config.cutoffs)
+            id_level = id_level_metrics(ranked["test"][:, :max(split.config.cutoffs)], split.test.targets,
+                                        sids.semantic_groups(), split.config.cutoffs)
     report = {**call_info, **report_dict(model.report())}
-    return Outcome(tokenizer_info, info, report, valid, test, fidelity, seconds, id_level)
+    arrays = evidence.evidence_arrays(split, dataset, ranked)
+    _, metrics = evidence.metrics_from_lists(arrays, split.config.cutoffs)
+    return Outcome(tokenizer_info, info, report, ranked, arrays, metrics, fidelity, seconds, id_level)
 
 
 def build_record(job_plan: JobPlan, outcome: Outcome, key: str, device: str) -> dict:
@@ -300,7 +306,7 @@ def build_record(job_plan: JobPlan, outcome: Outcome, key: str, device: str) -> 
         "timing": {"tokenizer_fit_s": outcome.tokenizer_info["fit_s"] if outcome.tokenizer_info else 0.0,
                    "fit_s": round(fit_s, 3), "valid_s": round(valid_s, 3), "test_s": round(test_s, 3),
                    "total_s": round(fit_s + valid_s + test_s, 3)},
-        "metrics": {"valid": mean_metrics(outcome.valid), **({"test": mean_metrics(outcome.test)} if outcome.test else {}),
+        "metrics": {**outcome.metrics,
                     **({"test_id_level": mean_metrics(outcome.test_id_level)} if outcome.test_id_level else {})},
         "beam_fidelity": outcome.fidelity,
         "per_user": {"users": job_plan.protocol_info["evaluated_users"]},
@@ -332,9 +338,8 @@ def run_job(job: Job, system: ResolvedSystem, budget: str, device: str, dataset:
             log(f"{job.system} seed {job.seed}: replacing the record there (--force)")
         outcome = execute(job_plan, device, dataset, split, on_eval, threads, evaluate_test)
         record = build_record(job_plan, outcome, key, device)
-        per_user = {"users": split.test.users.astype(np.int32)}
-        per_user.update({f"valid.{name}": values for name, values in outcome.valid.items()})
-        per_user.update({f"test.{name}": values for name, values in outcome.test.items()})
+        # every registered metric's per-user values are computed from the lists when the record is read
+        per_user = {"users": split.test.users.astype(np.int32), **outcome.evidence}
         per_user.update({f"test_id_level.{name}": values for name, values in outcome.test_id_level.items()})
         records.write_run(job_plan.path, record, per_user)
         shutil.rmtree(cache_dir() / "work" / job_plan.run_id, ignore_errors=True)  # checkpoints matter until the record exists
@@ -407,7 +412,8 @@ class Reporter:
         seconds = job_seconds(record)
         self.pace.finished(self.index[job], seconds)
         left = self.pace.seconds_left()
-        shown = "  ".join(f"{m}={v:.4f}" for m, v in record["metrics"]["test"].items())
+        shown = "  ".join(f"{m}={v:.4f}" for m, v in record["metrics"]["test"].items()
+                          if m.startswith(("recall@", "ndcg@")))  # the rest: the leaderboard's tables
         eta = f"; about {format_duration(left)} left" if left is not None else ""
         log(f"{prefix}: test {shown} ({format_duration(seconds)}{eta})")
 

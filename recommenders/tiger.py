@@ -49,6 +49,10 @@ class Tiger(Recommender):
                               f"{max(cutoffs)}: a beam of {config.train.beam_size} cannot rank {max(cutoffs)} items; "
                               f"set train.beam_size to at least {max(cutoffs)}")
 
+    @classmethod
+    def list_capacity(cls, config):
+        return config.train.beam_size  # the beam ranks at most its width
+
     def fit(self, split, sids, seed):
         import torch
 

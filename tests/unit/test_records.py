@@ -50,8 +50,8 @@ def test_write_read_round_trip(tmp_path):
 
 @pytest.mark.parametrize("mutate, where", [
     (lambda r: r.pop("provenance"), "provenance"),
-    (lambda r: r.update(schema_version=2), "schema_version"),
-    (lambda r: r["metrics"]["test"].update({"recall@5": 1.5}), "metrics.test.recall@5"),
+    (lambda r: r.update(schema_version=3), "schema_version"),
+    (lambda r: r["metrics"]["test"].update({"recall@5": -0.5}), "metrics.test.recall@5"),
     (lambda r: r["metrics"]["test"].update({"hits": 0.1}), "metrics.test"),
     (lambda r: r["suite"].update(budget="huge"), "suite.budget"),
 ])
