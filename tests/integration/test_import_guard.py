@@ -1,4 +1,5 @@
-"""From the repo root, `tokenizers` must be Hugging Face's package, never our plugin folder (design.md)."""
+"""From the repo root, `tokenizers` must be Hugging Face's package, never our plugin folder (the plugin folders
+have no `__init__.py`: README, Layout)."""
 
 import subprocess
 import sys
@@ -24,8 +25,8 @@ import runpy, sys
 sys.argv = ["bench", "ls", "recommenders"]
 try:
     runpy.run_module("bench", run_name="__main__", alter_sys=True)
-except SystemExit:
-    pass
+except SystemExit as exit_:  # the CLI ends by SystemExit(main()): only a clean exit passes
+    assert exit_.code in (0, None), f"ls recommenders exited {exit_.code}"
 import tokenizers
 assert "site-packages" in tokenizers.__file__ and hasattr(tokenizers, "Tokenizer"), tokenizers
 assert "torch" not in sys.modules, "listing plugins imported torch"
