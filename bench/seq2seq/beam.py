@@ -199,3 +199,74 @@ def _bounded_search(model, trie, memory, memory_mask, bound: float, chunk: int):
         parent, code, prefix_scores, nodes = parent[keep], code[keep], candidates[keep], child[keep]
         tokens = torch.cat([tokens[parent], (code + vocab.level_offsets[level])[:, None]], 1)
     return trie.leaf_items[nodes], prefix_scores
+
+
+@torch.inference_mode()
+def sample_search(model: Seq2SeqRecommender, trie: PrefixTrie, users, history, lengths, k: int,
+                  temperatures: tuple[float, ...], generator: torch.Generator) -> BeamResult:
+    """k distinct valid items per user, drawn without replacement from the model's distribution with the
+    logits of level l divided by `temperatures[l]` (TIGER's diversity decoding; high on the prefix codes and
+    low on the suffix is the hybrid suggested for it), constrained to real items by the trie: each level's
+    softmax runs over the codes that continue a real item (TIGER sampled unconstrained and dropped invalid IDs).
+
+    Stochastic beam search (Kool, van Hoof and Welling, ICML 2019): a beam search of width k over Gumbel-
+    perturbed log-probabilities, each child's perturbation conditioned on its parent's, returns an exact
+    sample of k sequences without replacement, in the order drawn. Seeded by `generator`."""
+    vocab = model.vocab
+    if len(temperatures) != vocab.n_levels or min(temperatures) <= 0:
+        raise ValueError(f"one positive temperature per SID level ({vocab.n_levels}), got {temperatures}")
+    memory, memory_mask = model.encode(users, history, lengths)
+    b, device = memory.shape[0], memory.device
+    log_p = torch.zeros(b, 1, device=device)     # each beam's tempered log-probability
+    perturbed = torch.zeros(b, 1, device=device)  # and its Gumbel score (the root's is any constant)
+    nodes = torch.zeros(b, 1, dtype=torch.long, device=device)
+    last_tokens = torch.full((b, 1), BOS, dtype=torch.long, device=device)
+    state = DecodeState(model, memory, memory_mask, slots=1 + k * (vocab.n_levels - 1))
+    for level in range(vocab.n_levels):
+        width = log_p.shape[1]
+        hidden = model.decode_next(last_tokens, level, state)
+        logits = model.level_logits(hidden, level).float() / temperatures[level]
+        rows, codes, child = trie.children(level, nodes.reshape(-1))
+        child_log_p = log_p.reshape(-1)[rows] + _log_softmax_over(logits[rows, codes], rows, len(nodes.reshape(-1)))
+        gumbel = child_log_p - torch.log(-torch.log(
+            torch.rand(len(rows), generator=generator, device=device).clamp(1e-12, 1 - 1e-12)))
+        top = torch.full((len(nodes.reshape(-1)),), NEG_INF, device=device).scatter_reduce(
+            0, rows, gumbel, "amax")[rows]  # the largest perturbed child of each parent
+        child_score = _conditioned(perturbed.reshape(-1)[rows], gumbel, top)
+        user = torch.div(rows, width, rounding_mode="floor")
+        per_user = torch.bincount(user, minlength=b)
+        slot = torch.arange(len(rows), device=device) - torch.repeat_interleave(
+            torch.cumsum(per_user, 0) - per_user, per_user)
+        columns = max(int(per_user.max()) if len(rows) else 0, 1)
+        table = {name: torch.full((b, columns), fill, dtype=dtype, device=device) for name, fill, dtype in
+                 (("score", NEG_INF, torch.float), ("log_p", NEG_INF, torch.float), ("parent", 0, torch.long),
+                  ("code", 0, torch.long), ("child", -1, torch.long))}
+        for name, values in (("score", child_score), ("log_p", child_log_p), ("parent", rows - user * width),
+                             ("code", codes), ("child", child)):
+            table[name][user, slot] = values
+        perturbed, pick = table["score"].topk(min(k, columns), dim=1)
+        log_p, parent_beam = table["log_p"].gather(1, pick), table["parent"].gather(1, pick)
+        code, nodes = table["code"].gather(1, pick), table["child"].gather(1, pick)
+        nodes = torch.where(torch.isfinite(perturbed), nodes, torch.full_like(nodes, -1))
+        last_tokens = code + vocab.level_offsets[level]
+        state.reorder(parent_beam)
+    items = torch.where(nodes >= 0, trie.leaf_items[nodes.clamp(min=0)], torch.full_like(nodes, -1))
+    if items.shape[1] < k:
+        items = torch.cat([items, torch.full((b, k - items.shape[1]), -1, dtype=items.dtype, device=device)], 1)
+        log_p = torch.cat([log_p, torch.full((b, k - log_p.shape[1]), NEG_INF, device=device)], 1)
+    return BeamResult(items, log_p)
+
+
+def _log_softmax_over(logits: torch.Tensor, rows: torch.Tensor, n_rows: int) -> torch.Tensor:
+    """Each edge's log-softmax among its parent's valid children only (the constrained, locally renormalised
+    distribution: a prefix's probability is then the sum of its items')."""
+    top = torch.full((n_rows,), NEG_INF, device=logits.device).scatter_reduce(0, rows, logits, "amax")
+    total = torch.zeros(n_rows, device=logits.device).index_add_(0, rows, torch.exp(logits - top[rows]))
+    return logits - top[rows] - torch.log(total[rows])
+
+
+def _conditioned(parent: torch.Tensor, gumbel: torch.Tensor, top: torch.Tensor) -> torch.Tensor:
+    """Each child's Gumbel score conditioned on its siblings' maximum being its parent's score (Kool et al.,
+    eq. 23, in their numerically stable form): -log(exp(-parent) - exp(-top) + exp(-gumbel))."""
+    v = parent - gumbel + torch.log1p(-torch.exp((gumbel - top).clamp(max=-1e-12)))
+    return parent - torch.relu(v) - torch.log1p(torch.exp(-v.abs()))
