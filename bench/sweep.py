@@ -272,13 +272,12 @@ def run_sweep(target: SweepTarget, trials: int, storage: str | None, study_name:
 def _per_user_validation(folder: Path, metric: str):
     """A finished trial's per-user validation metric, from the record it wrote in its trial folder (None where
     this machine has no such record: the trial ran elsewhere)."""
-    import numpy as np
-
-    found = sorted(folder.rglob("*.per_user.npz")) if folder.is_dir() else []
+    found = sorted(folder.rglob("seed*.json")) if folder.is_dir() else []
     if len(found) != 1:
         return None
-    with np.load(found[0]) as data:
-        return data[f"valid.{metric}"] if f"valid.{metric}" in data.files else None
+    record = records.read_record(found[0])
+    per_user = records.read_per_user(found[0], record)  # computed from its ranked lists where it kept them
+    return per_user.get(f"valid.{metric}")
 
 
 def _gain_over_suite_setting(target: SweepTarget, study, study_name: str, results: Path | None) -> dict:

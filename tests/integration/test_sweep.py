@@ -15,7 +15,9 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from bench import records
 from tests.conftest import REPO
+from tests.unit.test_records import minimal_record
 
 TOY = '''
 """A quick recommender with a search space: popularity with `shift` items skipped; reports fake epochs."""
@@ -145,8 +147,8 @@ def test_two_workers_share_a_sqlite_study_then_freeze_and_rerun(toy, tmp_path):
     # freezing keeps the best trial only if it beats the suite's setting (trial 0) on per-user validation
     best = max((t for t in trials if t.state.name == "COMPLETE"), key=lambda t: t.value)
     assert best.number != 0
-    per_user = [np.load(next((results / "sweeps" / "lite" / f"trial-{n:04d}").rglob("*.per_user.npz")))["valid.ndcg@10"]
-                for n in (best.number, 0)]
+    trial_records = [next((results / "sweeps" / "lite" / f"trial-{n:04d}").rglob("seed*.json")) for n in (best.number, 0)]
+    per_user = [records.read_per_user(path, records.read_record(path))["valid.ndcg@10"] for path in trial_records]
     significant = per_user[0].mean() > per_user[1].mean() and stats.ttest_rel(*per_user).pvalue < 0.05
     tuned = Path(os.environ["SID_BENCH_TUNED"]) / "toy-suite" / "toy.smoke.yaml"
     frozen = freeze()
@@ -299,9 +301,12 @@ def test_freeze_keeps_only_a_significant_gain_over_the_suite_setting(tmp_path, l
     noise = rng.normal(0, 0.05, base.size)
     for number, values in enumerate([base, base + lift + noise - noise.mean()]):  # paired t = 0.7 or 28
         trial = study.ask({"recommender.lr": optuna.distributions.FloatDistribution(1e-4, 1e-2)})
-        folder = tmp_path / "sweeps" / "f" / f"trial-{number:04d}" / "runs"
-        folder.mkdir(parents=True)
-        np.savez(folder / "seed0.per_user.npz", **{"valid.ndcg@10": values})
+        path = tmp_path / "sweeps" / "f" / f"trial-{number:04d}" / "runs" / "seed0.json"
+        path.parent.mkdir(parents=True)
+        record = minimal_record()  # a trial's record with these per-user validation values
+        record["per_user"]["users"] = len(values)
+        record["metrics"] = {"valid": {"ndcg@10": float(values.mean(dtype=np.float64))}}
+        records.write_run(path, record, {"users": np.arange(len(values)), "valid.ndcg@10": values})
         study.tell(trial, float(values.mean()))
     suite = SimpleNamespace(name="s", selection_metric="ndcg@10")
     target = SimpleNamespace(suite=suite, system="x", budget="cpu", default_study=lambda: "f")
