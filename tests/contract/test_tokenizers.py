@@ -17,7 +17,11 @@ def shared_cache(tmp_path_factory):
     return Cache(tmp_path_factory.mktemp("features"))  # one embedding model load for the whole module
 
 
-@pytest.mark.parametrize("name", sorted(registry.available("tokenizers")))
+SLOW_CONTRACTS = ("das", "letter")  # 27 s and 12 s here: outside the quick loop, inside CI
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW_CONTRACTS else n
+                                  for n in sorted(registry.available("tokenizers"))])
 def test_tokenizer_contract(name, shared_cache):
     results = check_tokenizer(name, cache=shared_cache)
     failed = [(check, detail) for check, passed, detail in results if not passed]
@@ -34,6 +38,7 @@ def doc_plugin() -> str:
     return re.search(r"```python\n(.*?)```", text, re.S).group(1)
 
 
+@pytest.mark.slow
 def test_documented_plugin_is_short_found_checked_and_run(tmp_path):
     code = doc_plugin()
     assert len(code.strip().splitlines()) < 40

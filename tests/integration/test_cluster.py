@@ -60,6 +60,7 @@ def by_system(results) -> dict:
     return {str(p.relative_to(results)): essence(p) for p in records.find_records(results, "tiny")}
 
 
+@pytest.mark.slow
 def test_suite_on_the_cluster_writes_the_local_records_once_each(cluster, tmp_path):
     local = run_cli(*run_args(tmp_path / "local", *TIGER), env_extra={"SID_BENCH_CACHE": str(tmp_path / "c1")})
     assert local.returncode == 0, local.stderr
@@ -71,6 +72,7 @@ def test_suite_on_the_cluster_writes_the_local_records_once_each(cluster, tmp_pa
     assert by_system(tmp_path / "remote") == by_system(tmp_path / "local")
 
 
+@pytest.mark.slow
 def test_a_worker_killed_mid_job_loses_nothing(cluster, tmp_path):
     reference = run_cli(*run_args(tmp_path / "local", *TIGER, "--recommenders", "tiger"),
                         env_extra={"SID_BENCH_CACHE": str(tmp_path / "c1")})

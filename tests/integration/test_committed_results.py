@@ -23,6 +23,7 @@ def test_committed_record_is_valid(path):
     records.read_per_user(path, record)  # side file present and unchanged (sha256)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("suite", [s for s in SUITES if "@" not in s])
 def test_committed_leaderboard_matches_its_records(suite):
     result = run_cli("leaderboard", "--suite", suite, "--check", "--results-dir", str(RESULTS))

@@ -3,6 +3,8 @@
 import os
 from pathlib import Path
 
+import pytest
+
 from bench import records
 from tests.conftest import run_cli
 
@@ -17,6 +19,7 @@ def run_tiger(precision: str, results: Path):
     return records.read_record(path)
 
 
+@pytest.mark.slow
 def test_bf16_and_fp32_runs_agree_within_a_tolerance(tmp_path):
     fp32 = run_tiger("fp32", tmp_path / "fp32")
     bf16 = run_tiger("bf16", tmp_path / "bf16")

@@ -131,6 +131,7 @@ def test_the_suite_setting_is_enqueued_once_when_two_workers_open_an_empty_study
     assert [t.system_attrs["fixed_params"] for t in alone.get_trials()] == [setting]
 
 
+@pytest.mark.slow
 def test_two_workers_share_a_sqlite_study_then_freeze_and_rerun(toy, tmp_path):
     plugin, suite = toy
     results = Path(os.environ["SID_BENCH_RESULTS"])

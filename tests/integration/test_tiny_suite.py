@@ -5,6 +5,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from bench import records
 from tests.conftest import run_cli
@@ -14,6 +15,7 @@ def results(tmp_path) -> Path:
     return Path(os.environ["SID_BENCH_RESULTS"])
 
 
+@pytest.mark.slow
 def test_tiny_suite_end_to_end(tmp_path):
     first = run_cli("run", "--suite", "tiny", "--budget", "smoke", "--device", "cpu")
     assert first.returncode == 0, first.stderr
@@ -86,6 +88,7 @@ def assert_golden(paths) -> None:
             assert abs(record["metrics"]["test"][metric] - value) <= tolerance, (record["system"], metric, value)
 
 
+@pytest.mark.slow
 def test_golden_results_hold_on_an_avx2_only_host(tmp_path):
     """CI on a bf16 host also runs the suite as an AVX2-only host would (PyTorch, oneDNN and MKL held to AVX2,
     as `perf train` does): the golden file must hold there too."""
@@ -96,6 +99,7 @@ def test_golden_results_hold_on_an_avx2_only_host(tmp_path):
     assert_golden(paths)
 
 
+@pytest.mark.slow
 def test_the_smoke_budget_trains_the_same_text_free_model_on_every_instruction_set(tmp_path):
     """The guarantee behind the tight tolerance: at the smoke budget, trained systems whose IDs do not come
     from text embeddings give the same per-user results natively and held to AVX2 (fp32 both). On a bf16
@@ -171,6 +175,7 @@ def test_killed_run_resumes_without_redoing_finished_jobs(tmp_path):
     assert done[0].read_bytes() == seed0
 
 
+@pytest.mark.slow
 def test_workers_run_jobs_in_parallel_processes_after_shared_stages(tmp_path):
     result = run_cli("run", "--suite", "tiny", "--budget", "smoke", "--device", "cpu", "--workers", "2",
                      "--recommenders", "popularity,tiger", "--tokenizers", "random", "--seeds", "0,1")

@@ -28,6 +28,7 @@ def _workers(runner: psutil.Process) -> list[psutil.Process]:
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
 def test_workers_end_with_a_killed_runner_and_the_rerun_finishes(tmp_path, sig):
     results = tmp_path / "results"

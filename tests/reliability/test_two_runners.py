@@ -5,10 +5,13 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 from bench import records
 from tests.conftest import REPO
 
 
+@pytest.mark.slow
 def test_two_runners_racing_on_one_folder_run_every_job_once(tmp_path):
     results = tmp_path / "results"
     args = [sys.executable, "-m", "bench", "run", "--suite", "tiny", "--budget", "smoke", "--device", "cpu",

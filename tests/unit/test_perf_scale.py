@@ -11,6 +11,7 @@ def test_exponent_of_a_known_power_law():
     assert perf_scale.exponent(sizes, [7.0, 7.0, 7.0]) == pytest.approx(0.0, abs=1e-9)
 
 
+@pytest.mark.slow
 def test_a_stage_is_measured_in_its_own_process_at_every_size():
     report = perf_scale.run(sizes=(300, 600), stages=("collisions", "beam search per user"), threads=1,
                             log=lambda line: None)

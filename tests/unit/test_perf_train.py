@@ -1,8 +1,11 @@
 """`perf train` measures the cpu budget's tiger here and with the CPU held to AVX2, each in its own process."""
 
+import pytest
+
 from bench import perf_train
 
 
+@pytest.mark.slow
 def test_the_avx2_measurement_runs_avx2_kernels_in_fp32():
     report = perf_train.run("tiny", "random", steps=2, rounds=1)
     here, there = report["this_host"], report["avx2_only"]

@@ -216,6 +216,7 @@ def test_hugging_face_t5_with_our_weights_computes_the_same_function():
     assert torch.allclose(ours, theirs, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_perf_recommender_checks_agreement_and_counts_the_arithmetic():
     """`perf recommender` end to end on tiny: both decoders agree on a fixed model, and the roofline figures
     come from counted FLOPs (T5's generate does more arithmetic per user: memory keys/values per beam)."""
