@@ -28,9 +28,7 @@ from bench.paths import results_dir as default_results_dir
 def job_seconds(record: dict) -> float:
     """A job's wall time as its record counts it: the fit (every process of a resumed one), evaluation and
     the beam-fidelity check; the SID table is shared between jobs and counted apart."""
-    timing = record["timing"]
-    return records.fit_seconds(record) + timing["valid_s"] + timing["test_s"] + (
-        (record.get("beam_fidelity") or {}).get("seconds", 0.0))
+    return records.fit_seconds(record) + records.evaluation_seconds(record)
 
 
 @dataclass

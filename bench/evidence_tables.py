@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 from tabulate import tabulate
 
+from bench.evidence import flatten
 from bench.metric_registry import REGISTRY, Context
 from bench.slices import SLICES
 
@@ -92,3 +93,71 @@ def slice_table(systems: dict[str, list[dict]], order: list[str], metric: str) -
             "torso / tail (the target among the 20% / next 30% / other 50% of items by training interactions); "
             "transition new / memorised (some training example has the same last item and target); history length:",
             "", tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True), ""]
+
+
+def _variant_values(recs: list[dict], part: str, metric: str) -> np.ndarray:
+    """Each test user's `metric` under one decoding (part 'test' or 'decoding.NAME'), averaged over seeds."""
+    return np.mean([r["_arrays"][f"{part}.{metric}"].astype(np.float64) for r in recs], axis=0)
+
+
+def decoding_points(systems: dict[str, list[dict]], order: list[str], variants: dict, accuracy: str,
+                    diversity: str) -> list[tuple[str, str, list[dict], float, float]]:
+    """(system, decoding, records, diversity mean, accuracy mean) for the beam and each of the suite's
+    sampled variants that every seed of the system ran with the suite's current temperatures."""
+    points = []
+    for system in order:
+        recs = [r for r in systems[system] if r.get("_arrays")]
+        if not recs:
+            continue
+        settings = [("beam", "test")]
+        for name, sampling in variants.items():
+            ran = [(r.get("decoding") or {}).get(name) for r in recs]
+            if all(info and info["temperature"] == list(sampling.temperature) for info in ran):
+                settings.append((name, f"decoding.{name}"))
+        if len(settings) == 1:
+            continue
+        for name, part in settings:
+            points.append((system, name, recs, float(_variant_values(recs, part, diversity).mean()),
+                           float(_variant_values(recs, part, accuracy).mean())))
+    return points
+
+
+def decoding_table(systems: dict[str, list[dict]], order: list[str], variants: dict, accuracy: str, cutoffs,
+                   figures: list, base: str) -> list[str]:
+    """Beam search against the suite's sampled decodings of the same trained model (bench.decoding): accuracy,
+    TIGER's Entropy, coverage and tail share per setting, each sampled setting paired with its own beam."""
+    from bench.metrics import display_name
+    from bench.stats import holm, paired_comparison
+
+    k = _k(cutoffs)
+    diversity = f"entropy@{k}"
+    points = decoding_points(systems, order, variants, accuracy, diversity)
+    if not points:
+        return []
+    rows, raw = [], []
+    for system, name, recs, entropy, value in points:
+        part = "test" if name == "beam" else f"decoding.{name}"
+        summary = [np.mean([flatten(r["metrics"])[part][m] for r in recs]) for m in (f"coverage@{k}", f"tail_share@{k}")]
+        row = [system, name, "—" if name == "beam" else ", ".join(f"{t:g}" for t in variants[name].temperature),
+               len(recs), f"{value:.4f}", f"{entropy:.3f}", f"{summary[0]:.3f}", f"{summary[1]:.3f}"]
+        if name == "beam":
+            row += ["", "", ""]
+        else:
+            comparison = paired_comparison(_variant_values(recs, part, accuracy), _variant_values(recs, "test", accuracy))
+            raw.append((len(rows), comparison.p_value))
+            row += [f"{comparison.mean_difference:+.4f}", f"[{comparison.ci_low:+.4f}, {comparison.ci_high:+.4f}]", ""]
+        rows.append(row)
+    for (index, _), p in zip(raw, holm([p for _, p in raw])):
+        rows[index][-1] = "<1e-4" if p < 1e-4 else f"{p:.4f}"
+    figures.append((f"{base}.diversity.png", "accuracy_against_diversity",
+                    [(s, n, e, v) for s, n, _, e, v in points], f"{base.replace('.', ', budget ')}: "
+                    "accuracy against diversity", display_name(accuracy)))
+    label = display_name(accuracy)
+    return [f"Decoding: the beam against sampled decodings of the same trained model (TIGER's temperature "
+            f"sampling; temperatures per SID level, the last repeating; K distinct real items drawn without "
+            f"replacement, seeded). Test, mean over the seeds that ran the setting; Δ: the sampled setting minus its "
+            f"own beam, paired per user, 95% bootstrap CI, t-test p Holm-corrected across this table:", "",
+            tabulate(rows, headers=["system", "decoding", "temperatures", "seeds", label, f"Entropy@{k}",
+                                    f"coverage@{k}", f"tail share@{k}", f"Δ {label} vs beam", "95% CI",
+                                    "p"], tablefmt="github", disable_numparse=True), "",
+            f"![{label} against Entropy@{k} per decoding setting]({base}.diversity.png)", ""]

@@ -22,7 +22,7 @@ from tabulate import tabulate
 from bench import evidence, records, registry
 from bench.config import config_hash, identity, to_dict
 from bench.errors import BenchError
-from bench.evidence_tables import beyond_accuracy_table, slice_table
+from bench.evidence_tables import beyond_accuracy_table, decoding_table, slice_table
 from bench.metrics import display_name, higher_is_better, metric_names, parse_metric, short_name
 from bench.record_types import DecodingSetup
 from bench.io import atomic_write_bytes
@@ -267,7 +267,7 @@ def time_by_stage(systems: dict[str, list[dict]]) -> dict[str, float]:
     for recs in systems.values():
         for record in recs:
             timing, tokenizer = record["timing"], record.get("tokenizer")
-            evaluation = timing["valid_s"] + timing["test_s"] + (record.get("beam_fidelity") or {}).get("seconds", 0.0)
+            evaluation = records.evaluation_seconds(record)
             if tokenizer:
                 tables[(tokenizer["name"], tokenizer["seed"])] = tokenizer["fit_s"]
                 for name, info in (tokenizer.get("features") or {}).items():
@@ -495,6 +495,8 @@ def build_tables(suite: Suite, results: Path, data_files: dict | None, figures: 
         md += _variant_table(systems, order, tested)
         md += _id_level_table(systems, order, names)
         md += beyond_accuracy_table(systems, order, suite.protocol.cutoffs)
+        md += decoding_table(systems, order, suite.decoding, headline, suite.protocol.cutoffs, figures,
+                             f"{suite_name}.{budget}")
         md += slice_table(systems, order, headline)
         if suite_name == suite.name:  # printed numbers are for the suite's own data, not a user's folder
             md += _published_table(suite.published, systems, names)

@@ -79,3 +79,29 @@ def cost_against_size(stages: dict, path: Path) -> None:
     axis.legend(fontsize=8)
     atomic_write_bytes(path, _figure_bytes(figure))
     plt.close(figure)
+
+
+def accuracy_against_diversity(points: list[tuple[str, str, float, float]], title: str, path: Path,
+                               metric: str = "NDCG@10") -> None:
+    """points: (system, decoding setting, Entropy@10, accuracy); one line per system through its settings,
+    in order of entropy, the beam drawn as a square."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(6.5, 4.5))
+    for system in dict.fromkeys(p[0] for p in points):
+        mine = sorted((p for p in points if p[0] == system), key=lambda p: p[2])
+        line, = axis.plot([p[2] for p in mine], [p[3] for p in mine], "o-", label=system, markersize=4)
+        for _, setting, entropy, value in mine:
+            if setting == "beam":
+                axis.plot([entropy], [value], "s", color=line.get_color(), markersize=7)
+            axis.annotate(setting, (entropy, value), textcoords="offset points", xytext=(3, 3), fontsize=7)
+    axis.set_xlabel("Entropy@K of the recommended items' categories (nats; higher: more diverse)")
+    axis.set_ylabel(f"test {metric}")
+    axis.set_title(title)
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=7)
+    atomic_write_bytes(path, _figure_bytes(figure))
+    plt.close(figure)

@@ -19,6 +19,7 @@ from bench import registry
 from bench.protocol import Examples, Split
 
 if TYPE_CHECKING:
+    from bench.decoding import Sampling
     from bench.record_types import DecodingSetup
 
 
@@ -97,6 +98,12 @@ class Recommender:
         the largest K). The runner calls it for every job before any work, `--dry-run` included."""
 
     @classmethod
+    def can_sample(cls, config: "Recommender.Config") -> bool:
+        """Whether `sample` works with these settings: a suite's `decoding:` variants are run for the
+        systems that can (and enter only their run ids)."""
+        return False
+
+    @classmethod
     def list_capacity(cls, config: "Recommender.Config") -> int | None:
         """The longest ranked list these settings can give (a beam search: its width); None: any length. The
         runner keeps each user's list of up to 20 items as evidence (bench.evidence)."""
@@ -113,6 +120,12 @@ class Recommender:
     def recommend(self, examples: Examples, k: int) -> "np.ndarray | Ranked":
         """Top-k distinct item indices per example row, best first: int array [len(examples), k], or a
         `Ranked` holding that array and what the record should keep about this call."""
+        raise NotImplementedError
+
+    def sample(self, examples: Examples, k: int, sampling: "Sampling", seed: int) -> "np.ndarray | Ranked":
+        """k distinct items per row drawn from the model's distribution at the variant's temperatures
+        (`sampling.per_level(levels)`), seeded: a suite's sampled decoding variants (bench.decoding). Asked
+        only where `can_sample`; a `Ranked` result's info should say the temperatures used per level."""
         raise NotImplementedError
 
     def exact_top_k(self, examples: Examples, k: int) -> np.ndarray | None:

@@ -18,6 +18,7 @@ from bench.dataclass_schema import schema_of
 SCHEMA_VERSION = 2
 HEX16 = {"pattern": "^[0-9a-f]{16}$"}
 HEX64 = {"pattern": "^[0-9a-f]{64}$"}
+VARIANT_NAME = {"pattern": "^[a-z0-9][a-z0-9_-]{0,39}$"}
 METRIC_NAME = {"propertyNames": {"pattern": "^[a-z_]+@[0-9]+$"},
                "additionalProperties": {"type": "number", "minimum": 0}}
 
@@ -151,6 +152,7 @@ class Timing:
     tokenizer_fit_s: float = nonnegative(0.0)
     valid_s: float = nonnegative(0.0)
     test_s: float = nonnegative(0.0)
+    decoding_s: float = nonnegative(0.0)  # the suite's sampled decoding variants, all of them
 
 
 @dataclass
@@ -161,6 +163,9 @@ class Metrics:
     test: dict[str, float] = field(default_factory=dict, metadata={"schema": {"minProperties": 1, **METRIC_NAME}})
     # generative systems: test metrics at ID level (a colliding twin counts), as papers' evaluators count
     test_id_level: dict[str, float] = field(default_factory=dict, metadata={"schema": METRIC_NAME})
+    # the suite's sampled decoding variants: test metrics per variant, computed from their own lists
+    decoding: dict[str, dict[str, float]] = field(default_factory=dict, metadata={"schema": {
+        "propertyNames": VARIANT_NAME, "additionalProperties": {"type": "object", "minProperties": 1, **METRIC_NAME}}})
 
 
 @dataclass
@@ -197,6 +202,18 @@ class BeamFidelity:
 
 
 @dataclass
+class SampledDecoding:
+    """How one sampled decoding variant ran: the suite's temperatures, those used per SID level, its seed."""
+
+    temperature: list[float] = field(metadata={"schema": {"minItems": 1, "items": {"type": "number",
+                                                                                   "exclusiveMinimum": 0}}})
+    seed: int = field(metadata={"schema": {"minimum": 0}})
+    seconds: float = nonnegative()
+    temperatures: list[float] = field(default_factory=list)
+    open_schema = True
+
+
+@dataclass
 class Record:
     """One record per (suite, budget, tokenizer, recommender, seed); per-user metrics live in the side file
     named by per_user.file."""
@@ -217,6 +234,8 @@ class Record:
     per_user: PerUserRef
     provenance: Provenance
     beam_fidelity: BeamFidelity | None = None
+    decoding: dict[str, SampledDecoding] = field(default_factory=dict, metadata={"schema": {
+        "propertyNames": VARIANT_NAME}})
 
 
 def record_schema() -> dict:

@@ -159,7 +159,7 @@ def read_verified(path: Path) -> tuple[dict, dict[str, np.ndarray]]:
     per_user = read_per_user(path, record)
     from_lists = derived_summary(path, record)
     wrong = []
-    for part, metrics in record["metrics"].items():
+    for part, metrics in evidence.flatten(record["metrics"]).items():
         for name, value in metrics.items():
             key = f"{part}.{name}"
             if name in from_lists.get(part, {}):  # catalogue metrics too: recomputed from the ranked lists
@@ -344,6 +344,13 @@ def fit_seconds(record: dict) -> float:
     fit_s = record["timing"]["fit_s"]
     training_s = 60.0 * (record.get("training") or {}).get("train_minutes", 0.0)
     return training_s if training_s > fit_s + 1.0 else fit_s  # beyond the minutes' rounding: a resumed fit
+
+
+def evaluation_seconds(record: dict) -> float:
+    """Evaluation's wall seconds: validation, test, the beam-fidelity check and any sampled decodings."""
+    timing = record["timing"]
+    return (timing["valid_s"] + timing["test_s"] + timing.get("decoding_s", 0.0)
+            + (record.get("beam_fidelity") or {}).get("seconds", 0.0))
 
 
 def find_records(results: Path, suite: str | None = None) -> list[Path]:

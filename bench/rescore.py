@@ -23,7 +23,7 @@ def rescore(results: Path, suite: str | None = None) -> dict[str, list[Path]]:
             out["no lists"].append(path)
             continue
         _, summary = evidence.metrics_from_lists(arrays, record["protocol"]["cutoffs"])
-        metrics = {**record["metrics"], **summary}  # test_id_level (read from the SID groups) stays
+        metrics = {**record["metrics"], **evidence.nest(summary)}  # test_id_level (from the SID groups) stays
         if metrics == record["metrics"]:
             out["unchanged"].append(path)
             continue

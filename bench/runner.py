@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench import evidence, records, registry
+from bench import decoding, evidence, records, registry
 from bench.config import config_hash, identity, to_dict
 from bench.data import Dataset, load_dataset
 from bench.device import resolve_budget, resolve_device, seed_everything
@@ -152,6 +152,16 @@ def _protocol_info(split: Split) -> dict:
             "dropped_users": split.dropped_users, "train_examples": len(split.train)}
 
 
+def _sampled(model, split: Split, name: str, sampling, seed: int, list_k: int) -> tuple[np.ndarray, dict]:
+    """One decoding variant on the test users: (each user's sampled list, what the record keeps about it)."""
+    examples = split.test
+    start = time.perf_counter()
+    with registry.plugin_failures("recommender", type(model).__name__, f"sample ({name})"):
+        items, info = unpack(model.sample(examples.without_targets(), list_k, sampling, seed))
+    ranked = check_ranked(items, len(examples), split.n_items, list_k)
+    return ranked, {**sampling.as_dict(), **info, "seed": seed, "seconds": round(time.perf_counter() - start, 3)}
+
+
 def _evaluate(model, split: Split, part: str, list_k: int) -> tuple[float, np.ndarray, dict]:
     """(seconds, each user's ranked list of `list_k` items, what the call reported) for one evaluation part;
     the recommender sees the histories only, never the targets."""
@@ -220,6 +230,7 @@ class Outcome:
     fidelity: dict | None
     seconds: dict[str, float]
     test_id_level: dict[str, np.ndarray] = field(default_factory=dict)  # generative systems: twins count
+    decoding: dict[str, dict] = field(default_factory=dict)  # sampled variants: name -> settings, seed, seconds
 
 
 def plan_job(job: Job, system: ResolvedSystem, budget: str, dataset: Dataset, split: Split, results_dir: Path,
@@ -241,9 +252,17 @@ def plan_job(job: Job, system: ResolvedSystem, budget: str, dataset: Dataset, sp
                 "protocol": protocol["hash"]}
     if system.suite.selection_metric != "ndcg@10":  # the default keeps the ids of records made before the setting
         key_data["selection_metric"] = system.suite.selection_metric
+    if variants := sampled_variants(system):  # only systems that sample: every other id stays as it was
+        key_data["decoding"] = decoding.identity(variants)
     run_id = config_hash(key_data)
     path = records.record_path(results_dir, key, budget, job.system, job.seed)
     return JobPlan(job, system, budget, run_id, path, recommender_info, dataset_info, protocol)
+
+
+def sampled_variants(system: ResolvedSystem) -> dict:
+    """The suite's sampled decoding variants that this system runs (none for a recommender that cannot sample)."""
+    rec = system.recommender
+    return dict(system.suite.decoding) if system.suite.decoding and rec.cls.can_sample(rec.config) else {}
 
 
 def execute(job_plan: JobPlan, device: str, dataset: Dataset, split: Split, on_eval=None,
@@ -281,15 +300,22 @@ def execute(job_plan: JobPlan, device: str, dataset: Dataset, split: Split, on_e
         if sids is not None:
             id_level = id_level_metrics(ranked["test"][:, :max(split.config.cutoffs)], split.test.targets,
                                         sids.semantic_groups(), split.config.cutoffs)
+    variants = {}
+    for name, sampling in (sampled_variants(system) if evaluate_test else {}).items():
+        ranked[evidence.variant_part(name)], variants[name] = _sampled(
+            model, split, name, sampling, decoding.variant_seed(job.seed, name), list_k)
+    seconds["decoding_s"] = sum(v["seconds"] for v in variants.values())
     report = {**call_info, **report_dict(model.report())}
     arrays = evidence.evidence_arrays(split, dataset, ranked)
     _, metrics = evidence.metrics_from_lists(arrays, split.config.cutoffs)
-    return Outcome(tokenizer_info, info, report, ranked, arrays, metrics, fidelity, seconds, id_level)
+    return Outcome(tokenizer_info, info, report, ranked, arrays, evidence.nest(metrics), fidelity, seconds,
+                   id_level, variants)
 
 
 def build_record(job_plan: JobPlan, outcome: Outcome, key: str, device: str) -> dict:
     job, suite = job_plan.job, job_plan.system.suite
-    fit_s, valid_s, test_s = (outcome.seconds[k] for k in ("fit_s", "valid_s", "test_s"))
+    fit_s, valid_s, test_s, decoding_s = (outcome.seconds.get(k, 0.0) for k in ("fit_s", "valid_s", "test_s",
+                                                                                "decoding_s"))
     return {
         "schema_version": records.SCHEMA_VERSION,
         "run_id": job_plan.run_id,
@@ -305,10 +331,12 @@ def build_record(job_plan: JobPlan, outcome: Outcome, key: str, device: str) -> 
                      **outcome.report},
         "timing": {"tokenizer_fit_s": outcome.tokenizer_info["fit_s"] if outcome.tokenizer_info else 0.0,
                    "fit_s": round(fit_s, 3), "valid_s": round(valid_s, 3), "test_s": round(test_s, 3),
-                   "total_s": round(fit_s + valid_s + test_s, 3)},
+                   **({"decoding_s": round(decoding_s, 3)} if outcome.decoding else {}),
+                   "total_s": round(fit_s + valid_s + test_s + decoding_s, 3)},
         "metrics": {**outcome.metrics,
                     **({"test_id_level": mean_metrics(outcome.test_id_level)} if outcome.test_id_level else {})},
         "beam_fidelity": outcome.fidelity,
+        **({"decoding": outcome.decoding} if outcome.decoding else {}),
         "per_user": {"users": job_plan.protocol_info["evaluated_users"]},
         "provenance": provenance(device),
     }

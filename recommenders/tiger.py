@@ -50,6 +50,10 @@ class Tiger(Recommender):
                               f"set train.beam_size to at least {max(cutoffs)}")
 
     @classmethod
+    def can_sample(cls, config):
+        return config.constrained  # sample_search draws from the trie-constrained distribution
+
+    @classmethod
     def list_capacity(cls, config):
         return config.train.beam_size  # the beam ranks at most its width
 
@@ -88,6 +92,14 @@ class Tiger(Recommender):
                                     self.context.device, self.bf16, constrained=self.config.constrained,
                                     progress="beam search")
         return Ranked(ranked, {"invalid_id_share": round(invalid / max(1, len(examples) * k), 5)})
+
+    def sample(self, examples, k, sampling, seed):
+        from bench.seq2seq.train import sample
+
+        temperatures = sampling.per_level(self.vocab.n_levels)
+        items = sample(self.model, self.trie, examples, k, temperatures, seed, self.config.train.eval_batch_size,
+                       self.context.device, self.bf16, progress="sampling")
+        return Ranked(items, {"temperatures": list(temperatures)})
 
     def exact_top_k(self, examples, k):
         """The model's exact top-k (no beam), by a search bounded below by the beam's own k-th score."""

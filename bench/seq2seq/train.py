@@ -19,7 +19,7 @@ from bench.metrics import better, parse_metric, per_user_metrics
 from bench.progress import bar, log
 from bench.protocol import Examples
 from bench.device import use_bf16
-from bench.seq2seq.beam import beam_search
+from bench.seq2seq.beam import beam_search, sample_search
 from bench.seq2seq.config import TrainConfig
 from bench.seq2seq.model import Seq2SeqRecommender
 from bench.seq2seq.trie import PrefixTrie
@@ -65,6 +65,23 @@ def recommend(model: Seq2SeqRecommender, trie: PrefixTrie, examples: Examples, k
         out[rows] = result.items.cpu().numpy()
         invalid += result.invalid
     return out, invalid
+
+
+def sample(model: Seq2SeqRecommender, trie: PrefixTrie, examples: Examples, k: int, temperatures: tuple[float, ...],
+           seed: int, batch_size: int, device: str, bf16: bool = False, progress: str = "") -> np.ndarray:
+    """k distinct items per example row drawn by `sample_search`, in the given row order. One generator
+    seeded once draws every batch in a fixed order (by length, as `recommend`), so a seed gives the same lists."""
+    model.eval()
+    generator = torch.Generator(device=device).manual_seed(seed)
+    out = np.full((len(examples), k), -1, dtype=np.int64)
+    order = np.argsort(examples.lengths, kind="stable")
+    chunks = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+    for rows in (bar(chunks, desc=progress, unit="batch") if progress else chunks):
+        users, history, lengths, _ = tensors(examples, rows, device)
+        with autocast(device, bf16):
+            result = sample_search(model, trie, users, history, lengths, k, temperatures, generator)
+        out[rows] = result.items.cpu().numpy()
+    return out
 
 
 def make_optimizer(model: Seq2SeqRecommender, config: TrainConfig) -> torch.optim.Optimizer:

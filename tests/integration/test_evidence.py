@@ -78,6 +78,10 @@ def test_a_new_metric_and_rescore_give_a_new_column_without_retraining(tiny_reco
             record, arrays = records.read_verified(path)  # still verifiable
             value = record["metrics"]["test"]["first_item_popularity@10"]
             assert value == pytest.approx(arrays["items.popularity"][arrays["test.ranked"][:, 0]].mean())
+            for name in record["metrics"].get("decoding", {}):  # a sampled decoding's lists get it too
+                lists = arrays[f"decoding.{name}.ranked"]
+                assert record["metrics"]["decoding"][name]["first_item_popularity@10"] == pytest.approx(
+                    arrays["items.popularity"][lists[:, 0]].mean())
             assert records.per_user_path(path).read_bytes() == before[path][1]  # the lists are as trained
             old = json.loads(before[path][0])
             assert record["run_id"] == old["run_id"] and record["created_at"] == old["created_at"]
