@@ -40,7 +40,8 @@ EXAMPLES = {
   python -m bench leaderboard --suite amazon-beauty --dataset-path ~/data/my-shop   (after run --dataset-path)""",
     "rescore": """examples:
   python -m bench rescore --suite tiny          (every registered metric, from the records' ranked lists)
-  python -m bench rescore --results-dir my-results""",
+  python -m bench rescore --results-dir my-results
+  python -m bench rescore --suite amazon-beauty --add-slices   (slices for records made before they were kept)""",
     "check": """examples:
   python -m bench check tokenizer rkmeans
   python -m bench check tokenizer rkmeans --set balanced=true
@@ -136,6 +137,8 @@ def _parser() -> argparse.ArgumentParser:
     rescore = command("rescore", "recompute every registered metric from the ranked lists records keep, without "
                       "retraining, and rewrite their summaries", "results")
     rescore.add_argument("--suite", help="only this suite's records (its results folder name); default: all")
+    rescore.add_argument("--add-slices", action="store_true", help="first give records made before slices were "
+                         "kept their slice labels, from their dataset (read once; the records' hashes must match)")
 
     check = command("check", "run a plugin's contract checks, or validate a record, dataset folder or suite", "set")
     check.add_argument("what", choices=["tokenizer", "recommender", "record", "dataset", "suite"])
@@ -237,7 +240,7 @@ def cmd_rescore(args) -> int:
     from bench import rescore
     from bench.paths import results_dir
 
-    print(rescore.run(args.results_dir or results_dir(), args.suite))
+    print(rescore.run(args.results_dir or results_dir(), args.suite, args.add_slices))
     return 0
 
 

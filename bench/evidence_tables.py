@@ -106,7 +106,7 @@ def decoding_points(systems: dict[str, list[dict]], order: list[str], variants: 
     sampled variants that every seed of the system ran with the suite's current temperatures."""
     points = []
     for system in order:
-        recs = [r for r in systems[system] if r.get("_arrays")]
+        recs = [r for r in systems[system] if "test.ranked" in r["_arrays"]]
         if not recs:
             continue
         settings = [("beam", "test")]

@@ -11,7 +11,6 @@ from the same records gives the same bytes (CI checks this).
 from __future__ import annotations
 
 import csv
-import functools
 import io
 from collections import defaultdict
 from pathlib import Path
@@ -26,6 +25,7 @@ from bench.evidence_tables import beyond_accuracy_table, decoding_table, slice_t
 from bench.metrics import display_name, higher_is_better, metric_names, parse_metric, short_name
 from bench.record_types import DecodingSetup
 from bench.io import atomic_write_bytes
+from bench.slices import TRANSITION_SLICES
 from bench.stats import BOOTSTRAP_SAMPLES, bootstrap_interval, holm, paired_comparison
 from bench.suites import BUDGETS, ResolvedSuite, Suite, resolve, system_name
 from bench.tokenizing import alignment_cell, level_cells
@@ -68,9 +68,8 @@ def _group(paths: list[Path], suite: Suite, data_files: dict | None):
             excluded.append((path, differs))
         else:
             _, arrays = records.read_verified(path)  # a summary that its per-user values contradict stops the table
-            record["_path"] = str(path)  # for the per-user side file; never written back
-            if evidence.has_lists(arrays):
-                record["_arrays"] = arrays  # ranked lists, slices and what is computed from them
+            record["_path"] = str(path)  # for messages; never written back
+            record["_arrays"] = arrays  # per-user values (and lists, slices, what they give), read and hashed once
             groups[budget][record["system"]].append(record)
     return groups, excluded
 
@@ -124,7 +123,7 @@ def _per_user_mean(recs: list[dict], metric: str) -> tuple[np.ndarray, np.ndarra
     """(users, the metric per user averaged over the records' seeds); every seed must rank the same users."""
     users, values = None, []
     for record in recs:
-        side = records.read_per_user(Path(record["_path"]), record)
+        side = record["_arrays"]
         if users is not None and not np.array_equal(users, side["users"]):
             raise BenchError(f"{record['_path']}: evaluated users differ between seeds of {record['system']}; "
                              "records of one system must rank the same users")
@@ -300,39 +299,26 @@ def _time_table(systems: dict[str, list[dict]]) -> list[str]:
             tabulate(rows, headers=["stage", "hours", "share"], tablefmt="github", disable_numparse=True), ""]
 
 
-@functools.lru_cache(maxsize=2)
-def _dataset(name: str, dataset_path: str | None):
-    """A dataset, loaded once per leaderboard command (the results key and the split both need it)."""
-    from bench.data import load_dataset
-
-    return load_dataset(name, dataset_path)
-
-
-def _evaluation_split(suite: Suite, dataset_path: str | None = None):
-    """The suite's split (for the memorisation table), or None for a dataset that is not registered."""
-    from bench.protocol import make_split
-
-    try:
-        return make_split(_dataset(suite.dataset, dataset_path), suite.protocol)
-    except BenchError:
-        return None
-
-
-def _memorisation_table(split, systems: dict[str, list[dict]], order: list[str], names: list[str]) -> list[str]:
-    """Recall at the largest cutoff on memorised and on new test transitions (bench.memorisation)."""
-    from bench.memorisation import recall_by_transition
-
-    if split is None:
-        return []
+def _memorisation_table(systems: dict[str, list[dict]], order: list[str], names: list[str]) -> list[str]:
+    """Recall at the largest cutoff on memorised and on new test transitions (bench.memorisation), from the
+    transition labels that records with ranked lists keep; systems whose records predate them are left out."""
     metric = next(m for m in reversed(names) if m.startswith("recall@"))
     rows, share = [], 0.0
     for system in order:
-        users, values = _per_user_mean(systems[system], metric)
-        share, seen, new = recall_by_transition(split, users, values)
-        rows.append([system, f"{seen:.4f}", f"{new:.4f}"])
+        recs = [r for r in systems[system] if "test.slice.transition" in (r.get("_arrays") or {})]
+        if not recs:
+            continue
+        flags = recs[0]["_arrays"]["test.slice.transition"] == TRANSITION_SLICES.index("memorised")
+        _, values = _per_user_mean(recs, metric)
+        share = float(flags.mean())
+        mean = (lambda mask: f"{values[mask].mean():.4f}" if mask.any() else "—")
+        rows.append([system, mean(flags), mean(~flags)])
+    if not rows:
+        return []
     label = short_name(metric)
     return [f"{label} on memorised and on new test transitions: a transition (last history item -> target) is "
-            f"memorised when a training example has the same pair ({share:.1%} of test users):", "",
+            f"memorised when a training example has the same pair ({share:.1%} of test users; systems whose "
+            "records kept no slices are left out):", "",
             tabulate(rows, headers=["system", f"{label} memorised", f"{label} new"], tablefmt="github",
                      disable_numparse=True), ""]
 
@@ -427,7 +413,6 @@ def build_tables(suite: Suite, results: Path, data_files: dict | None, figures: 
     names, tested = metric_names(suite.protocol.cutoffs), _tested(suite.selection_metric)
     headline = tested[0]
     groups, excluded = _group(records.find_records(results, suite_name), suite, data_files)
-    split = _evaluation_split(suite, dataset_path) if groups else None  # loaded once, for every budget
     dirty = False
     md = [f"# Leaderboard: {suite_name}", "",
           "Generated by `python -m bench leaderboard` from the records in `results/runs/`; do not edit by hand.", ""]
@@ -500,7 +485,7 @@ def build_tables(suite: Suite, results: Path, data_files: dict | None, figures: 
         md += slice_table(systems, order, headline)
         if suite_name == suite.name:  # printed numbers are for the suite's own data, not a user's folder
             md += _published_table(suite.published, systems, names)
-        md += _memorisation_table(split, systems, order, names)
+        md += _memorisation_table(systems, order, names)
         tokenizers = _tokenizer_table(systems)
         if tokenizers:
             md += ["SID diagnostics (seed of the first record per tokenizer; usage and normalised entropy per level, "
@@ -539,12 +524,13 @@ def _source(suite: Suite, dataset_path: str | None) -> tuple[str, dict | None]:
     the user's folder that `run --dataset-path` was given (its records live under runs/SUITE@NAME-HASH)."""
     if dataset_path is None:
         return suite.name, _data_files(suite)
-    dataset = _dataset(suite.dataset, dataset_path)
-    return records.results_key(suite.name, dataset.name, dataset.files), dict(dataset.files)
+    from bench.data.dataset import folder_files
+
+    files = folder_files(Path(dataset_path))  # hashed, never parsed: the leaderboard reads records only
+    return records.results_key(suite.name, Path(dataset_path).name, files), files
 
 
 def _tables(suite: Suite, results: Path, dataset_path: str | None, figures: list | None = None):
-    _dataset.cache_clear()  # once per command: a folder changed since an earlier call is read again
     key, data_files = _source(suite, dataset_path)
     markdown, table_csv, _ = build_tables(suite, results, data_files, figures, key, dataset_path)
     out = Path(results) / "leaderboards"

@@ -2,13 +2,17 @@
 records keep, without retraining; each record's summary is rewritten so that it stays verifiable.
 
 Adding a metric is one function in bench/metric_registry.py and one `rescore`. Records made before lists were
-kept (schema version 1) are left as they are: their accuracy stays valid, and the new columns show "—".
+kept (schema version 1) keep their summaries: their accuracy stays valid, and the new columns show "—".
+`--add-slices` gives them the slice labels (from the dataset, once), so their per-user accuracy can be read
+per slice too; the leaderboard itself never opens a dataset.
 """
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
+
+import numpy as np
 
 from bench import evidence, records
 
@@ -32,13 +36,58 @@ def rescore(results: Path, suite: str | None = None) -> dict[str, list[Path]]:
     return out
 
 
+def add_slices(results: Path, suite: str | None = None) -> dict[str, list[Path]]:
+    """Slice labels and item context (bench.slices) for records made before they were kept, from the split of
+    the dataset they name, read once per (dataset, protocol): each record's data hashes, protocol hash and
+    evaluated users must match the split, or it is left as it is. The side file gains arrays and nothing
+    else changes; the record is written again with the new side file's sha256. Records of a user's folder
+    (not a registered dataset) are skipped: the folder is not known here."""
+    from bench.config import build, config_hash, to_dict
+    from bench.data import DATASETS, load_dataset
+    from bench.io import load_npz
+    from bench.protocol import ProtocolConfig, make_split
+
+    out: dict[str, list[Path]] = {"added": [], "had them": [], "skipped": []}
+    splits: dict[tuple, tuple] = {}
+    fields = ProtocolConfig.__dataclass_fields__
+    for path in records.find_records(results, suite):
+        record = records.read_record(path)
+        records.read_per_user(path, record)  # sha-checked
+        arrays = load_npz(records.per_user_path(path).with_name(record["per_user"]["file"]))
+        if "test.slice.transition" in arrays:
+            out["had them"].append(path)
+            continue
+        name, protocol = record["dataset"]["name"], record["protocol"]
+        config = build(ProtocolConfig, {k: v for k, v in protocol.items() if k in fields}, "protocol")
+        if name not in DATASETS or config_hash(to_dict(config)) != protocol["hash"]:
+            out["skipped"].append(path)
+            continue
+        if (name, protocol["hash"]) not in splits:
+            dataset = load_dataset(name)
+            splits[(name, protocol["hash"])] = dataset, make_split(dataset, config)
+        dataset, split = splits[(name, protocol["hash"])]
+        if dict(dataset.files) != record["dataset"]["files"] or not np.array_equal(split.test.users, arrays["users"]):
+            out["skipped"].append(path)
+            continue
+        context = evidence.evidence_arrays(split, dataset, {})  # no lists: item context and test slices only
+        records.write_run(path, {k: v for k, v in record.items() if not k.startswith("_")}, {**context, **arrays})
+        out["added"].append(path)
+    return out
+
+
 def summary_text(result: dict[str, list[Path]], seconds: float) -> str:
     return (f"{len(result['rescored'])} record(s) rescored, {len(result['unchanged'])} already current, "
             f"{len(result['no lists'])} without ranked lists (made before lists were kept; left as they are) "
             f"in {seconds:.1f}s")
 
 
-def run(results: Path, suite: str | None) -> str:
+def run(results: Path, suite: str | None, slices: bool = False) -> str:
     start = time.perf_counter()
+    lines = []
+    if slices:
+        added = add_slices(results, suite)
+        lines.append(f"slices added to {len(added['added'])} record(s) made before they were kept; "
+                     f"{len(added['had them'])} had them; {len(added['skipped'])} skipped (not a registered "
+                     "dataset, or its data, protocol or users differ from the record's)")
     result = rescore(results, suite)
-    return summary_text(result, time.perf_counter() - start)
+    return "\n".join(lines + [summary_text(result, time.perf_counter() - start)])

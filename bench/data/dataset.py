@@ -56,6 +56,18 @@ class Dataset:
         return np.diff(self.user_offsets)
 
 
+def folder_files(folder: Path) -> dict[str, str]:
+    """{file name: sha256} of a dataset folder's interactions and items files, as a loaded Dataset's `files`,
+    without reading them as data: what names the records of a run on the folder."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DatasetError(f"{folder}: not a folder (a dataset is a folder holding interactions.tsv[.gz] and "
+                           "optionally items.jsonl[.gz])")
+    paths = [find_file(folder, INTERACTION_NAMES, "interactions", required=True),
+             find_file(folder, ITEM_NAMES, "items", required=False)]
+    return {path.name: sha256_file(path) for path in paths if path}
+
+
 def load_folder(folder: Path, name: str | None = None) -> Dataset:
     """Load `interactions.{tsv,csv}[.gz]` and the optional `items.jsonl[.gz]` from a folder."""
     folder = Path(folder)
@@ -106,9 +118,7 @@ def load_folder(folder: Path, name: str | None = None) -> Dataset:
     counts = np.bincount(user_index, minlength=len(user_ids))
     offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
     timestamps = None if rows.timestamps is None else _frozen(rows.timestamps[order])
-    files = {inter_path.name: sha256_file(inter_path)}
-    if items_path:
-        files[items_path.name] = sha256_file(items_path)
+    files = folder_files(folder)
     return Dataset(
         name=name or folder.name,
         user_ids=_frozen(user_ids.astype(object)),
