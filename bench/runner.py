@@ -300,10 +300,10 @@ def execute(job_plan: JobPlan, device: str, dataset: Dataset, split: Split, on_e
         if sids is not None:
             id_level = id_level_metrics(ranked["test"][:, :max(split.config.cutoffs)], split.test.targets,
                                         sids.semantic_groups(), split.config.cutoffs)
-    variants = {}
+    variants = {}  # a variant's lists hold the largest cutoff only: they serve its curve, and the side file's size
     for name, sampling in (sampled_variants(system) if evaluate_test else {}).items():
         ranked[evidence.variant_part(name)], variants[name] = _sampled(
-            model, split, name, sampling, decoding.variant_seed(job.seed, name), list_k)
+            model, split, name, sampling, decoding.variant_seed(job.seed, name), max(split.config.cutoffs))
     seconds["decoding_s"] = sum(v["seconds"] for v in variants.values())
     report = {**call_info, **report_dict(model.report())}
     arrays = evidence.evidence_arrays(split, dataset, ranked)

@@ -139,7 +139,7 @@ def test_time_by_stage_counts_each_shared_stage_once():
 
 
 def test_published_rows_stand_beside_our_paired_system():
-    from bench.leaderboard import _published_table
+    from bench.leaderboard.published import published_table as _published_table
     from bench.suites import PublishedRow
 
     def record(seed, recall, ndcg):
