@@ -59,7 +59,8 @@ EXAMPLES = {
   python -m bench perf recommender --tokenizer random --batches 4 --users 64
   python -m bench perf scale                       (cost of each stage at 10^4, 10^5, 10^6 items)
   python -m bench perf decode                      (beam search against the matmul roofline, fp32 and bf16)
-  python -m bench perf train --tokenizer rqvae     (cpu-budget tiger training here and with the CPU held to AVX2)""",
+  python -m bench perf train --tokenizer rqvae     (cpu-budget tiger training here and with the CPU held to AVX2)
+  python -m bench perf gpu                         (the CUDA path on one GPU; --device cpu --quick to try it)""",
 }
 
 
@@ -150,7 +151,9 @@ def _parser() -> argparse.ArgumentParser:
                           help="whose tokenizer settings to use (default: cpu)")
 
     perf = command("perf", "measure speed and memory; writes a JSON report to results/perf/", "results")
-    perf.add_argument("what", choices=["data", "recommender", "scale", "decode", "train"])
+    perf.add_argument("what", choices=["data", "recommender", "scale", "decode", "train", "gpu"])
+    perf.add_argument("--device", default="cuda", help="gpu: the device to prove (default cuda; cpu to try it)")
+    perf.add_argument("--quick", action="store_true", help="gpu: small sizes, the whole check in minutes on a CPU")
     perf.add_argument("--sizes", type=comma_list(int), default=(10_000, 100_000, 1_000_000),
                       help="scale: catalogue sizes (default 10000,100000,1000000)")
     perf.add_argument("--dataset", default="amazon-beauty")
@@ -262,6 +265,13 @@ def cmd_tokenize(args) -> int:
 def cmd_perf(args) -> int:
     from bench import perf
 
+    if args.what == "gpu":
+        from bench import perf_gpu
+
+        report, out = perf_gpu.write(args.device, args.quick, args.results_dir)
+        print(perf_gpu.summary(report))
+        print(f"wrote {out}")
+        return 0
     report, out = perf.write_report(args.what, args.dataset, args.suite, args.tokenizer, args.batches, args.users,
                                     args.results_dir, tuple(args.sizes), args.threads or 2)
     if args.what == "scale":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import random
 import sys
 
@@ -11,10 +12,46 @@ from bench.errors import ConfigError
 from bench.suites import BUDGETS
 
 
+# pyproject's `torch>=2.4,<2.14`: 2.4 is the first with a fused AdamW on the CPU (every tiger step uses it);
+# 2.13 is the newest build tested here. A CUDA torch already installed in that range is kept by pip.
+TORCH_OLDEST, TORCH_BEYOND = (2, 4), (2, 14)
+
+
+def check_torch(version: str | None = None) -> str | None:
+    """Raise for a torch older than the range (it fails deep inside training otherwise); for one newer than
+    the tested range, return a warning to print. `version` defaults to the installed torch's."""
+    if version is None:
+        import torch
+
+        version = torch.__version__
+    try:
+        major_minor = tuple(int(part) for part in version.split("+")[0].split(".")[:2])
+    except ValueError:
+        return None  # a source build with an unusual version string: let it run
+    oldest, beyond = (".".join(map(str, v)) for v in (TORCH_OLDEST, TORCH_BEYOND))
+    if major_minor < TORCH_OLDEST:
+        raise ConfigError(f"torch {version} is older than {oldest}, the oldest this project supports (fused AdamW on "
+                          f"the CPU); install torch>={oldest},<{beyond} (a CUDA build of that range is kept as it is)")
+    if major_minor >= TORCH_BEYOND:
+        return f"torch {version} is newer than the tested range (>={oldest},<{beyond}); results may differ"
+    return None
+
+
+@functools.lru_cache(maxsize=1)
+def _check_installed_torch() -> None:
+    """`check_torch` on the installed torch, once per process (its warning printed once)."""
+    warning = check_torch()
+    if warning:
+        from bench.progress import log
+
+        log(f"warning: {warning}")
+
+
 def resolve_device(requested: str = "auto") -> str:
-    """'auto' picks CUDA when torch sees a GPU, else the CPU."""
+    """'auto' picks CUDA when torch sees a GPU, else the CPU. Checks the installed torch's version first."""
     if requested not in ("auto", "cpu") and not requested.startswith("cuda"):
         raise ConfigError(f"--device must be auto, cpu or cuda[:N], got {requested!r}")
+    _check_installed_torch()
     if requested == "cpu":
         return "cpu"
     import torch

@@ -156,3 +156,20 @@ def test_an_entry_may_keep_some_of_the_suites_seeds():
     assert [j.seed for j in ablation] == [0]
     with pytest.raises(ConfigError, match="nothing to run"):  # seed 1 asked of a seed-0-only entry
         plan(suite, RunOptions(tokenizers=("rqvae",), recommenders=("tiger-sid-tokens",), seeds=(1,)))
+
+
+def test_the_torch_range_is_pyprojects_and_refuses_what_cannot_run():
+    """Issue 42: the install takes a range (a preinstalled CUDA torch in it is kept); the code knows the same
+    range, refuses an older torch with the fix, and warns on a newer one."""
+    from bench.device import TORCH_BEYOND, TORCH_OLDEST, check_torch
+    from tests.conftest import REPO
+
+    oldest, beyond = (".".join(map(str, v)) for v in (TORCH_OLDEST, TORCH_BEYOND))
+    assert re.findall(r'"(torch[^"]*)"', (REPO / "pyproject.toml").read_text()) == [f"torch>={oldest},<{beyond}"]
+    assert check_torch("2.13.0+cpu") is None and check_torch("2.11.0+cu130") is None and check_torch("2.4.0") is None
+    with pytest.raises(ConfigError, match=r"older than 2.4.*install torch>=2.4,<2.14"):
+        check_torch("2.3.1+cu121")
+    assert "newer than the tested range" in check_torch("2.14.1")
+    import torch
+
+    assert check_torch(torch.__version__) is None  # the torch this test runs on is in the range
