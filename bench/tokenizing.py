@@ -8,22 +8,8 @@ from pathlib import Path
 from tabulate import tabulate
 
 from bench.errors import BenchError
+from bench.quantize.diagnostics import alignment_cell, level_cells
 from bench.suites import Suite, resolve, resolve_plugin
-
-
-def level_cells(diagnostics: dict, levels: int = 4) -> tuple[str, str]:
-    """('100% / 98% / ...', '0.98 / 0.97 / ...'): code usage and normalised entropy of the first levels."""
-    shown = diagnostics["levels"][:levels]
-    return (" / ".join(f"{level['usage']:.0%}" for level in shown),
-            " / ".join(f"{abs(level['entropy']):.2f}" for level in shown))  # abs: never "-0.00"
-
-
-def alignment_cell(diagnostics: dict) -> str:
-    """'3.1 / 12.4': lift of co-consumed-in-training pairs among items sharing the first (two) code(s)."""
-    alignment = diagnostics.get("collaborative")
-    if not alignment:
-        return "-"
-    return " / ".join(f"{alignment[key]:.1f}" for key in ("lift@1", "lift@2") if key in alignment)
 
 
 def tokenize_suite(suite: Suite, names: tuple[str, ...] | None, seeds: tuple[int, ...] | None, budget: str,

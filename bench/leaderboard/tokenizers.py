@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from tabulate import tabulate
 
-from bench.tokenizing import alignment_cell, level_cells
+from bench.quantize.diagnostics import alignment_cell, level_cells
 
 def tokenizer_rows(systems: dict[str, list[dict]]) -> list[list]:
     """One row per tokenizer (first seed's table): its item features (naming the text model), code usage,

@@ -194,3 +194,14 @@ def test_systems_evaluated_on_different_users_are_one_clear_error(tmp_path):
     write(tmp_path, "better", 0, [1, 0, 0, 1], users=[0, 1, 2, 5])  # another protocol's users
     with pytest.raises(BenchError, match="better and base were evaluated on different users"):
         build_tables(load_suite(str(suite_file)), tmp_path, None)
+
+
+def test_the_leaderboard_stands_on_records_not_on_the_engine():
+    """Issue 43.6: importing the leaderboard pulls in neither the runner, the tokenize command nor torch."""
+    import subprocess
+    import sys
+
+    code = ("import sys, bench.leaderboard; print(sorted(m for m in sys.modules if m in "
+            "('bench.runner', 'bench.tokenizing', 'torch')))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
