@@ -11,7 +11,9 @@ from pathlib import Path
 import numpy as np
 
 from bench import decoding, evidence, records, registry
-from bench.config import config_hash, identity, to_dict
+from bench.config import identity, to_dict
+from bench.identity import plugin_hash, protocol_hash, table_key
+from bench.identity import run_id as identity_run_id
 from bench.data import Dataset, load_dataset
 from bench.device import resolve_budget, resolve_device, seed_everything
 from bench.errors import BenchError, ConfigError, did_you_mean
@@ -145,10 +147,10 @@ def _dataset_info(dataset: Dataset) -> dict:
 
 
 def _protocol_info(split: Split) -> dict:
-    info = to_dict(split.config)
+    info = to_dict(split.config)  # its hash: bench.identity.protocol_hash
     return {"split": "leave-one-out (test = last item, validation = second last)",
             "ranking": "full ranking over all items, item level, history items not masked",
-            **info, "hash": config_hash(info), "evaluated_users": len(split.test),
+            **info, "hash": protocol_hash(split.config), "evaluated_users": len(split.test),
             "dropped_users": split.dropped_users, "train_examples": len(split.train)}
 
 
@@ -237,24 +239,14 @@ def plan_job(job: Job, system: ResolvedSystem, budget: str, dataset: Dataset, sp
              key: str) -> JobPlan:
     rec = system.recommender
     recommender_info = {"name": job.recommender, "plugin": rec.plugin, "version": rec.version,
-                        "config": identity(rec.config), "config_hash": config_hash(identity(rec.config)),
+                        "config": identity(rec.config), "config_hash": plugin_hash(rec.config),
                         "seed": job.seed, "source": registry.source_of("recommenders", rec.plugin)}
     if system.tuned:
         recommender_info["tuned"] = system.tuned
     protocol, dataset_info = _protocol_info(split), _dataset_info(dataset)
     protocol["selection_metric"] = system.suite.selection_metric  # outside the protocol hash: see the run id
-    tok = system.tokenizer
-    tokenizer_key = None if tok is None else [tok.plugin, tok.version, identity(tok.config),
-                                              to_dict(tok.features)]
-    key_data = {"suite": [system.suite.name, system.suite.version, budget],
-                "system": job.system, "recommender": [rec.plugin, rec.version, recommender_info["config"]],
-                "tokenizer": tokenizer_key, "seed": job.seed, "data": dataset_info["files"],
-                "protocol": protocol["hash"]}
-    if system.suite.selection_metric != "ndcg@10":  # the default keeps the ids of records made before the setting
-        key_data["selection_metric"] = system.suite.selection_metric
-    if variants := sampled_variants(system):  # only systems that sample: every other id stays as it was
-        key_data["decoding"] = decoding.identity(variants)
-    run_id = config_hash(key_data)
+    run_id = identity_run_id(system, job.system, budget, job.seed, dataset_info["files"], protocol["hash"],
+                             sampled_variants(system))
     path = records.record_path(results_dir, key, budget, job.system, job.seed)
     return JobPlan(job, system, budget, run_id, path, recommender_info, dataset_info, protocol)
 
@@ -519,7 +511,7 @@ def fit_shared_tables(jobs, resolved: ResolvedSuite, dataset, split, device) -> 
     for job in jobs:  # each distinct (tokenizer, its settings, seed) once, tuned settings included
         tok = resolved.system(job.tokenizer, job.recommender).tokenizer
         if tok is not None:
-            tables.setdefault((tok.entry, config_hash([to_dict(tok.config), to_dict(tok.features)]), job.seed), tok)
+            tables.setdefault((*table_key(tok), job.seed), tok)
     for number, ((_, _, seed), tok) in enumerate(sorted(tables.items(), key=lambda kv: kv[0]), start=1):
         with stage(f"shared stage {number}/{len(tables)}: SID table {tok.entry} seed {seed}"):
             fit_table(tok.entry, tok.plugin, tok.config, seed, dataset, split, tok.features, device)

@@ -13,7 +13,8 @@ import numpy as np
 
 from bench import registry
 from bench.cache import Cache
-from bench.config import config_hash, identity
+from bench.config import identity
+from bench.identity import plugin_hash, table_cache_inputs
 from bench.device import seed_everything
 from bench.errors import PluginError
 from bench.features import FeatureConfig, build_inputs
@@ -36,11 +37,7 @@ def fit_table(name: str, plugin: str, config, seed: int, dataset, split, feature
     cache = cache or Cache()
     cls = registry.get("tokenizers", plugin)
     inputs, feature_info = build_inputs(tuple(cls.needs), dataset, split, features, device, cache)
-    # identity: a setting added later leaves tables fitted before it (and run ids) valid at its default
-    key_inputs = {"plugin": plugin, "version": cls.version, "config": identity(config), "seed": seed,
-                  "n_items": dataset.n_items, "features": {k: v["hash"] for k, v in feature_info.items()}}
-    if "text_embeddings" in feature_info:
-        key_inputs["text_model"] = feature_info["text_embeddings"]["model"]
+    key_inputs = table_cache_inputs(plugin, cls.version, config, seed, dataset.n_items, feature_info)
 
     def compute():
         seed_everything(seed)
@@ -68,7 +65,7 @@ def fit_table(name: str, plugin: str, config, seed: int, dataset, split, feature
     table = SIDTable.load(arrays["table"].tobytes())
     categories = dataset.item_meta and tuple(m.categories for m in dataset.item_meta)
     info = {"name": name, "plugin": plugin, "version": cls.version, "config": identity(config),
-            "config_hash": config_hash(identity(config)), "seed": seed, "source": registry.source_of("tokenizers", plugin),
+            "config_hash": plugin_hash(config), "seed": seed, "source": registry.source_of("tokenizers", plugin),
             "features": feature_info, "fit_s": meta["fit_s"], "cache_hit": hit, "sid_table_hash": table.hash(),
             "diagnostics": diagnose(table, categories, cooccurring=cooccurrence_pairs(split))}
     if "fit_report" in meta:

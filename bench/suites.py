@@ -33,7 +33,7 @@ from typing import Any, Mapping
 
 from bench import registry
 from bench.decoding import parse_variants
-from bench.config import apply_overrides, build, config_hash, to_dict
+from bench.config import apply_overrides, build, to_dict
 from bench.errors import BenchError, ConfigError, did_you_mean
 from bench.features import FeatureConfig
 from bench.metrics import parse_metric
@@ -166,11 +166,12 @@ class ResolvedSuite:
 
     def tokenizer_tables(self) -> list[ResolvedPlugin]:
         """Each distinct (tokenizer entry, settings) the systems use, once: the SID tables to fit."""
+        from bench.identity import table_key
+
         seen: dict = {}
         for system in self.systems.values():
             if system.tokenizer is not None:
-                key = config_hash([to_dict(system.tokenizer.config), to_dict(system.tokenizer.features)])
-                seen.setdefault((system.tokenizer.entry, key), system.tokenizer)
+                seen.setdefault(table_key(system.tokenizer), system.tokenizer)
         return list(seen.values())
 
     def as_dict(self) -> dict:

@@ -6,10 +6,9 @@ from __future__ import annotations
 from collections import defaultdict
 from pathlib import Path
 
-from bench import records, registry
-from bench.config import config_hash, identity, to_dict
-from bench.errors import BenchError
-from bench.suites import BUDGETS, ResolvedSuite, Suite, resolve
+from bench import identity, records
+from bench.suites import BUDGETS, Suite, resolve
+
 
 def group_records(paths: list[Path], suite: Suite, data_files: dict | None):
     """{budget: {system: [record, ...]}} for records of the suite's current settings, plus (path, reason) for
@@ -27,9 +26,9 @@ def group_records(paths: list[Path], suite: Suite, data_files: dict | None):
             excluded.append((path, f"suite version {record['suite']['version']} (current {suite.version})"))
         elif data_files is not None and record["dataset"]["files"] != data_files:
             excluded.append((path, "dataset files differ from the current ones"))
-        elif superseded := _superseded(record):
+        elif superseded := identity.superseded(record):
             excluded.append((path, superseded))
-        elif differs := _other_settings(record, resolved[budget]):
+        elif differs := identity.other_settings(record, resolved[budget]):
             excluded.append((path, differs))
         else:
             _, arrays = records.read_verified(path)  # a summary that its per-user values contradict stops the table
@@ -37,51 +36,6 @@ def group_records(paths: list[Path], suite: Suite, data_files: dict | None):
             record["_arrays"] = arrays  # per-user values (and lists, slices, what they give), read and hashed once
             groups[budget][record["system"]].append(record)
     return groups, excluded
-
-
-def _other_settings(record: dict, resolved: ResolvedSuite | None) -> str | None:
-    """Why a record's settings are not the suite's current ones for its system (None when they are)."""
-    if resolved is None or record["system"] not in resolved.systems:
-        return f"'{record['system']}' is not a system of the suite at budget {record['suite']['budget']}"
-    wanted = {**to_dict(resolved.suite.protocol), "selection_metric": resolved.suite.selection_metric}
-    recorded = {key: record["protocol"].get(key, "ndcg@10" if key == "selection_metric" else None) for key in wanted}
-    if recorded != wanted:
-        return f"protocol differs from the suite's ({', '.join(k for k in wanted if recorded[k] != wanted[k])})"
-    system = resolved.systems[record["system"]]
-    for part, plugin in (("recommender", system.recommender), ("tokenizer", system.tokenizer)):
-        info = record.get(part)
-        if plugin is not None and info and info["config_hash"] != config_hash(identity(plugin.config)):
-            now = identity(plugin.config)
-            changed = sorted(_changed_keys(info["config"], now))
-            return f"{part} settings differ from the suite's current ones ({', '.join(changed[:4]) or 'config'})"
-    return None
-
-
-def _changed_keys(old: dict, new: dict, prefix: str = "") -> list[str]:
-    out = []
-    for key in set(old) | set(new):
-        a, b = old.get(key), new.get(key)
-        if isinstance(a, dict) and isinstance(b, dict):
-            out += _changed_keys(a, b, f"{prefix}{key}.")
-        elif a != b:
-            out.append(f"{prefix}{key}")
-    return out
-
-
-def _superseded(record: dict) -> str | None:
-    """Why a record's plugin version is not the installed one (None when it is, or the plugin is unknown)."""
-    for kind, part in (("recommenders", "recommender"), ("tokenizers", "tokenizer")):
-        info = record.get(part)
-        if not info:
-            continue
-        plugin = info.get("plugin", info["name"])  # records before the suites' `plugin:` key name it alone
-        try:
-            current = registry.get(kind, plugin).version
-        except BenchError:
-            continue
-        if info["version"] != current:
-            return f"superseded: {part} '{plugin}' version {info['version']} (current {current})"
-    return None
 
 
 def data_files(suite: Suite) -> dict | None:

@@ -28,3 +28,14 @@ def test_committed_record_is_valid(path):
 def test_committed_leaderboard_matches_its_records(suite):
     result = run_cli("leaderboard", "--suite", suite, "--check", "--results-dir", str(RESULTS))
     assert result.returncode == 0, result.stderr
+
+
+def test_the_planner_finds_every_committed_beauty_run_done():
+    """A run's identity is defined once (bench.identity): a change that moved any run id would make `run` redo
+    or refuse the committed work. `--dry-run` plans every job of the suite against the committed records."""
+    import re
+
+    result = run_cli("run", "--suite", "amazon-beauty", "--dry-run", "--results-dir", str(RESULTS))
+    assert result.returncode == 0, result.stderr
+    done = re.search(r"^(\d+) done, (\d+) to run", result.stdout + result.stderr, re.M)
+    assert done and int(done.group(1)) >= 50 and done.group(2) == "0", (result.stdout + result.stderr)[-2000:]
