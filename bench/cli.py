@@ -171,7 +171,8 @@ def _suite(args):
 
 
 def cmd_run(args) -> int:
-    from bench.runner import RunOptions, describe_plan, run_suite
+    from bench.plan import RunOptions, describe_plan
+    from bench.runner import run_suite
 
     suite = _suite(args)
     options = RunOptions(**{name: getattr(args, name) for name in RunOptions.__dataclass_fields__})

@@ -29,7 +29,7 @@ def _cluster_job(job, suite, budget: str, device: str, dataset_path: str | None,
     from distributed import get_worker
 
     from bench import provenance
-    from bench.runner import _worker_job
+    from bench.executors import worker_job
 
     if not threads:
         host = get_worker().address.split("://")[-1].rsplit(":", 1)[0]
@@ -41,7 +41,7 @@ def _cluster_job(job, suite, budget: str, device: str, dataset_path: str | None,
         if Path(path) not in registry.loaded_plugin_files():
             registry.load_plugin_file(path)
     torch.set_num_threads(threads)
-    return _worker_job(job, suite, budget, device, dataset_path, results_dir, force, threads)
+    return worker_job(job, suite, budget, device, dataset_path, results_dir, force, threads)
 
 
 def _slots_per_host(client) -> dict:
@@ -55,15 +55,15 @@ def _slots_per_host(client) -> dict:
     return dict(slots)
 
 
-def run_on_cluster(address: str, jobs, resolved, options, device: str, dataset, split, results_dir: Path,
-                   report) -> list[Path]:
+def run_on_cluster(address: str, jobs, prepared, options, device: str, report) -> list[Path]:
     """Every job as a task of the Dask cluster at `address`; `report(job, path, record)` hears each as it
     finishes."""
     from distributed import Client, as_completed
 
-    from bench.runner import collect, fit_shared_tables
+    from bench.executors import collect, fit_shared_tables
 
-    fit_shared_tables(jobs, resolved, dataset, split, device)
+    resolved, results_dir = prepared.resolved, prepared.results_dir
+    fit_shared_tables(jobs, resolved, prepared.dataset, prepared.split, device)
     environment = {key: value for key, value in os.environ.items() if key.startswith("SID_BENCH_")}
     environment["SID_BENCH_CACHE"] = str(cache_dir().resolve())
     plugin_files = [str(p) for p in registry.loaded_plugin_files()]

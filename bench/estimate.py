@@ -39,7 +39,7 @@ class JobEstimate:
 
 
 def estimate(plans: list, results_dir, key: str) -> list[JobEstimate]:
-    """One JobEstimate per job plan (bench.runner.JobPlan), in order."""
+    """One JobEstimate per job plan (bench.plan.JobPlan), in order."""
     current, older = defaultdict(list), defaultdict(list)
     by_plugin, table_fits, tables_done = defaultdict(list), defaultdict(list), set()
     plugin_fits = defaultdict(list)  # a tokenizer entry never fitted: its plugin's fits

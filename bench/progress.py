@@ -17,13 +17,15 @@ def log(message: str) -> None:
 
 
 @contextmanager
-def stage(name: str):
-    """Log the start and the duration of a stage; the body can add a result with `.done = '...'`."""
-    log(f"{name} ...")
+def stage(name: str, quiet: bool = False):
+    """Log the start and the duration of a stage (unless `quiet`); the body can add a result with `.done = '...'`."""
+    if not quiet:
+        log(f"{name} ...")
     start = time.monotonic()
     info = type("StageInfo", (), {"done": ""})()
     yield info
-    log(f"{name}: done in {time.monotonic() - start:.1f}s{(' — ' + info.done) if info.done else ''}")
+    if not quiet:
+        log(f"{name}: done in {time.monotonic() - start:.1f}s{(' — ' + info.done) if info.done else ''}")
 
 
 def bar(iterable=None, total=None, desc: str = "", unit: str = "it"):

@@ -223,7 +223,8 @@ def run_sweep(target: SweepTarget, trials: int, storage: str | None, study_name:
     if trials < 1:
         raise ConfigError("--trials must be at least 1")
     from bench.protocol import make_split
-    from bench.runner import Job, run_job, suite_key
+    from bench.job import run_job
+    from bench.plan import Job, suite_key
 
     results = Path(results or default_results_dir())
     storage = storage or default_storage(results)

@@ -21,7 +21,7 @@ def tokenize_suite(suite: Suite, names: tuple[str, ...] | None, seeds: tuple[int
     from bench.paths import results_dir as default_results_dir
     from bench.progress import stage
     from bench.protocol import make_split
-    from bench.runner import narrow
+    from bench.plan import narrow
     from bench.sids import fit_table
 
     names = narrow(list(suite.tokenizers), names, "tokenizers")

@@ -153,7 +153,7 @@ def decoding_table(systems: dict[str, list[dict]], order: list[str], variants: d
                     [(s, n, e, v) for s, n, _, e, v in points], f"{base.replace('.', ', budget ')}: "
                     "accuracy against diversity", display_name(accuracy)))
     label = display_name(accuracy)
-    return [f"Decoding: the beam against sampled decodings of the same trained model (TIGER's temperature "
+    return ["Decoding: the beam against sampled decodings of the same trained model (TIGER's temperature "
             f"sampling; temperatures per SID level, the last repeating; K distinct real items drawn without "
             f"replacement, seeded). Test, mean over the seeds that ran the setting; Δ: the sampled setting minus its "
             f"own beam, paired per user, 95% bootstrap CI, t-test p Holm-corrected across this table:", "",

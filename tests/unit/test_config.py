@@ -146,7 +146,7 @@ def test_set_beats_a_frozen_sweep_result_which_beats_the_budget(monkeypatch, tmp
 
 
 def test_an_entry_may_keep_some_of_the_suites_seeds():
-    from bench.runner import RunOptions, plan
+    from bench.plan import RunOptions, plan
 
     suite = load_suite("amazon-beauty")
     jobs = plan(suite, RunOptions(tokenizers=("plum", "plum-no-cooccurrence"), recommenders=("tiger",)))
