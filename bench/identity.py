@@ -41,6 +41,15 @@ def table_key(tokenizer: "ResolvedPlugin") -> tuple:
     return tokenizer.entry, config_hash([identity(tokenizer.config), to_dict(tokenizer.features)])
 
 
+def distinct_tables(resolved: "ResolvedSuite") -> list["ResolvedPlugin"]:
+    """Each distinct (tokenizer entry, settings) the suite's systems use, once: the SID tables to fit."""
+    seen: dict = {}
+    for system in resolved.systems.values():
+        if system.tokenizer is not None:
+            seen.setdefault(table_key(system.tokenizer), system.tokenizer)
+    return list(seen.values())
+
+
 def table_cache_inputs(plugin: str, version: int, config, seed: int, n_items: int, feature_info: dict) -> dict:
     """What names a fitted SID table in the cache: a table fitted before a setting existed stays valid at its
     default."""

@@ -164,16 +164,6 @@ class ResolvedSuite:
     def system(self, tokenizer: str | None, recommender: str) -> ResolvedSystem:
         return self.systems[system_name(tokenizer, recommender)]
 
-    def tokenizer_tables(self) -> list[ResolvedPlugin]:
-        """Each distinct (tokenizer entry, settings) the systems use, once: the SID tables to fit."""
-        from bench.identity import table_key
-
-        seen: dict = {}
-        for system in self.systems.values():
-            if system.tokenizer is not None:
-                seen.setdefault(table_key(system.tokenizer), system.tokenizer)
-        return list(seen.values())
-
     def as_dict(self) -> dict:
         """What `--dry-run` prints: the suite's shared settings and every system's full configuration."""
         out = {k: v for k, v in to_dict(self.suite).items() if k not in ("tokenizers", "recommenders", "cli_overrides")}

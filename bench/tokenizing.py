@@ -8,6 +8,7 @@ from pathlib import Path
 from tabulate import tabulate
 
 from bench.errors import BenchError
+from bench.identity import distinct_tables
 from bench.quantize.diagnostics import alignment_cell, level_cells
 from bench.suites import Suite, resolve, resolve_plugin
 
@@ -27,7 +28,7 @@ def tokenize_suite(suite: Suite, names: tuple[str, ...] | None, seeds: tuple[int
     names = narrow(list(suite.tokenizers), names, "tokenizers")
     if not names:
         raise BenchError(f"suite {suite.name} has no tokenizers")
-    tables = [t for t in resolve(suite, budget).tokenizer_tables() if t.entry in names]
+    tables = [t for t in distinct_tables(resolve(suite, budget)) if t.entry in names]
     tables += [resolve_plugin(suite, "tokenizers", n, budget) for n in names if n not in {t.entry for t in tables}]
     dataset = load_dataset(suite.dataset)
     split = make_split(dataset, suite.protocol)

@@ -123,7 +123,9 @@ def test_a_tokenizer_can_have_its_own_feature_settings(tmp_path):
     assert resolved.system("rkmeans", "tiger").tokenizer.features.cf_dim == 32
     wide = resolved.system("rkmeans-wide", "tiger").tokenizer.features
     assert (wide.cf_dim, wide.text_model) == (64, "other-model")
-    assert len(resolved.tokenizer_tables()) == 2
+    from bench.identity import distinct_tables
+
+    assert len(distinct_tables(resolved)) == 2
     path.write_text(path.read_text().replace("cf_dim: 64", "cf_dims: 64"))
     with pytest.raises(BenchError, match="tokenizers.rkmeans-wide.features.cf_dims"):
         resolve(load_suite(str(path)), "smoke")
