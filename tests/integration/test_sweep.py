@@ -191,17 +191,22 @@ def postgres():
     """A throwaway PostgreSQL server on a loopback port, removed afterwards (Debian's `postgresql` binaries)."""
     initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
     if not (initdb and pg_ctl):
-        pytest.fail("PostgreSQL server binaries not found: install Debian's `postgresql` (.ci/run does)")
+        pytest.fail("PostgreSQL server binaries (initdb, pg_ctl) not found: `sudo apt-get install postgresql` "
+                    "(Debian's package; .ci/run installs it when missing)")
     folder = Path(tempfile.mkdtemp(prefix="bench-pg-"))
     as_user = []
     if os.geteuid() == 0:  # the server refuses to run as root
         shutil.chown(folder, "postgres")
         as_user = ["runuser", "-u", "postgres", "--"]
     data, port = folder / "data", _free_port()
-    subprocess.run([*as_user, initdb, "-D", str(data), "-U", "bench", "--auth=trust", "-E", "UTF8"], check=True,
-                   capture_output=True)
-    subprocess.run([*as_user, pg_ctl, "-D", str(data), "-w", "-l", str(folder / "log"), "-o",
-                    f"-p {port} -k {folder} -c listen_addresses=127.0.0.1", "start"], check=True, capture_output=True)
+    for command in ([*as_user, initdb, "-D", str(data), "-U", "bench", "--auth=trust", "-E", "UTF8"],
+                    [*as_user, pg_ctl, "-D", str(data), "-w", "-l", str(folder / "log"), "-o",
+                     f"-p {port} -k {folder} -c listen_addresses=127.0.0.1", "start"]):
+        done = subprocess.run(command, capture_output=True, text=True)
+        if done.returncode != 0:  # say what the server said, not a bare CalledProcessError
+            log = (folder / "log").read_text()[-1500:] if (folder / "log").is_file() else ""
+            pytest.fail(f"a throwaway PostgreSQL server did not start ({Path(command[len(as_user)]).name}): "
+                        f"{done.stderr[-1500:]}{log}")
     try:
         yield f"postgresql+psycopg2://bench@127.0.0.1:{port}/postgres"
     finally:
