@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import socket
+from collections import OrderedDict
 from functools import lru_cache
 from pathlib import Path
 
@@ -113,7 +114,21 @@ def check_layout(path: Path, record: dict) -> None:
                          "copied or moved to another run's place is not that run: move it back or delete it")
 
 
-_derived: dict[tuple, tuple] = {}  # (side file sha256, cutoffs, registered metrics) -> metrics from its lists
+# (side file sha256, cutoffs, registered metrics) -> metrics from its lists, the most recent DERIVED_KEPT only
+# (a Beauty record's are ~4 MB; `read_verified` and a leaderboard read each record's right after computing them)
+DERIVED_KEPT = 32
+_derived: "OrderedDict[tuple, tuple]" = OrderedDict()
+
+
+def _derived_for(record: dict, arrays) -> tuple:
+    key = _derived_key(record)
+    if key in _derived:
+        _derived.move_to_end(key)
+    else:
+        _derived[key] = evidence.metrics_from_lists(arrays, record["protocol"]["cutoffs"])
+        while len(_derived) > DERIVED_KEPT:
+            _derived.popitem(last=False)
+    return _derived[key]
 
 
 def read_per_user(path: Path, record: dict) -> dict[str, np.ndarray]:
@@ -127,10 +142,7 @@ def read_per_user(path: Path, record: dict) -> dict[str, np.ndarray]:
         raise BenchError(f"{side}: sha256 differs from the one in {path}; the file was changed or damaged")
     arrays = load_npz(side)
     if evidence.has_lists(arrays):
-        key = _derived_key(record)
-        if key not in _derived:
-            _derived[key] = evidence.metrics_from_lists(arrays, record["protocol"]["cutoffs"])
-        per_user, _ = _derived[key]
+        per_user, _ = _derived_for(record, arrays)
         arrays = {**per_user, **arrays}
     return arrays
 
