@@ -114,6 +114,7 @@ def test_perf_data_writes_a_report(tmp_path):
     assert (tmp_path / "perf" / "data.json").is_file() and "metrics_users_per_s" in result.stdout
 
 
+@pytest.mark.slow
 def test_other_cutoffs_and_selection_metric_run_through_the_leaderboard(tmp_path):
     sets = ["--set", "protocol.cutoffs=[10, 20]", "--set", "selection_metric=recall@20"]
     ran = run_cli("run", "--suite", "tiny", "--budget", "smoke", "--seeds", "0", "--recommenders", "popularity,random",

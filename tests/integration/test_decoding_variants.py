@@ -14,6 +14,8 @@ from bench.errors import BenchError
 from bench.metrics import per_user_metrics
 from tests.conftest import run_cli
 
+pytestmark = pytest.mark.slow  # two tiny runs in a fixture: CI runs it, the quick loop leaves it out
+
 RUN = ("run", "--suite", "tiny", "--budget", "smoke", "--device", "cpu", "--seeds", "0", "--tokenizers", "random",
        "--recommenders", "popularity,tiger")
 

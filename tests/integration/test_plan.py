@@ -3,6 +3,8 @@ lists are the jobs a run then runs, and a dry run writes nothing."""
 
 import re
 
+import pytest
+
 from bench import records
 from tests.conftest import run_cli
 
@@ -10,6 +12,7 @@ SELECT = ("--suite", "tiny", "--budget", "smoke", "--device", "cpu", "--recommen
           "--tokenizers", "random", "--seeds", "0,1")
 
 
+@pytest.mark.slow
 def test_a_dry_run_lists_exactly_the_jobs_a_run_runs(tmp_path):
     dry = run_cli("run", *SELECT, "--results-dir", str(tmp_path), "--dry-run")
     assert dry.returncode == 0, dry.stderr

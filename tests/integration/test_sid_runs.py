@@ -1,5 +1,7 @@
 """A recommender that uses semantic IDs gets the suite's SID tables, and its records carry their diagnostics."""
 
+import pytest
+
 import os
 from pathlib import Path
 
@@ -41,6 +43,7 @@ recommenders:
 """
 
 
+@pytest.mark.slow
 def test_sid_recommender_runs_once_per_tokenizer(tmp_path):
     plugin, suite = tmp_path / "same_first_code.py", tmp_path / "sid-suite.yaml"
     plugin.write_text(SID_RECOMMENDER)

@@ -1,8 +1,11 @@
 """Issue 18.1: a record is never replaced by one of other data."""
 
+import pytest
+
 from tests.conftest import run_cli
 
 
+@pytest.mark.slow
 def test_user_folders_never_share_records_by_name(tmp_path):
     """Issue 18.1: the results folder is keyed on the data's content, not the folder's name: two folders
     named alike, or one named like the suite's own dataset, never replace each other's records."""
