@@ -154,8 +154,8 @@ def decoding_table(systems: dict[str, list[dict]], order: list[str], variants: d
                     "accuracy against diversity", display_name(accuracy)))
     label = display_name(accuracy)
     return ["Decoding: the beam against sampled decodings of the same trained model (TIGER's temperature "
-            f"sampling; temperatures per SID level, the last repeating; K distinct real items drawn without "
-            f"replacement, seeded). Test, mean over the seeds that ran the setting; Δ: the sampled setting minus its "
+            "sampling; temperatures per SID level, the last repeating; K distinct real items drawn without "
+            "replacement, seeded). Test, mean over the seeds that ran the setting; Δ: the sampled setting minus its "
             f"own beam, paired per user, 95% bootstrap CI, t-test p Holm-corrected across this table:", "",
             tabulate(rows, headers=["system", "decoding", "temperatures", "seeds", label, f"Entropy@{k}",
                                     f"coverage@{k}", f"tail share@{k}", f"Δ {label} vs beam", "95% CI",
