@@ -156,7 +156,7 @@ def decoding_table(systems: dict[str, list[dict]], order: list[str], variants: d
     return ["Decoding: the beam against sampled decodings of the same trained model (TIGER's temperature "
             "sampling; temperatures per SID level, the last repeating; K distinct real items drawn without "
             "replacement, seeded). Test, mean over the seeds that ran the setting; Δ: the sampled setting minus its "
-            f"own beam, paired per user, 95% bootstrap CI, t-test p Holm-corrected across this table:", "",
+            "own beam, paired per user, 95% bootstrap CI, t-test p Holm-corrected across this table:", "",
             tabulate(rows, headers=["system", "decoding", "temperatures", "seeds", label, f"Entropy@{k}",
                                     f"coverage@{k}", f"tail share@{k}", f"Δ {label} vs beam", "95% CI",
                                     "p"], tablefmt="github", disable_numparse=True), "",
