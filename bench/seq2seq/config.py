@@ -32,6 +32,18 @@ class ModelShape:
     # opt-in: it gains at 2,000 steps and loses at the cpu budget's 6,600 (issue 13). Added after version 3's
     # records: at its default it is left out of run ids (bench.config.identity)
     scaled_embeddings: bool = field(default=False, metadata={"added": True})
+    # The bridge to a plain reference model (issue 41), each added after version 3 at T5's choice:
+    # layer: LayerNorm with a bias (the reference) instead of T5's RMSNorm
+    norm: Literal["rms", "layer"] = field(default="rms", metadata={"added": True})
+    activation: Literal["relu", "gelu"] = field(default="relu", metadata={"added": True})
+    # relative: T5's bucketed position bias in every attention layer; learned: learned absolute positions
+    # added to the inputs, by recency in the encoder (0 = the most recent item; the user token its own) and
+    # by position in the decoder, and no bias
+    positions: Literal["relative", "learned"] = field(default="relative", metadata={"added": True})
+    # the output head's init std; 0: in_features^-1/2, as every linear layer
+    head_init_std: float = field(default=0.0, metadata={"added": True})
+    # normal: every linear layer N(0, in^-1/2); uniform: torch's default U(+-in^-1/2) (std in^-1/2 / sqrt 3)
+    linear_init: Literal["normal", "uniform"] = field(default="normal", metadata={"added": True})
 
 
 @dataclass(frozen=True)
@@ -65,6 +77,12 @@ class TrainConfig:
     # LETTER's ranking-guided generation loss: the training softmax at temperature tau (LETTER: 0.7), which
     # weighs hard negative codes more; 1 = plain cross-entropy. Decoding is unchanged. Added after version 3
     ranking_temperature: float = field(default=1.0, metadata={"added": True})
+    # sorted: batches cut from all examples sorted by history length; chunked: sorted within chunks of
+    # `chunk_batches` batches (more mixed batches, the reference model's). Added after version 3
+    batching: Literal["sorted", "chunked"] = field(default="sorted", metadata={"added": True})
+    chunk_batches: int = field(default=50, metadata={"added": True})
+    # best: the weights of the best validation epoch; final: the last step's. Added after version 3
+    keep: Literal["best", "final"] = field(default="best", metadata={"added": True})
     precision: Literal["auto", "fp32", "bf16"] = "auto"  # auto: bf16 autocast on CUDA and on CPUs with native bf16; fp32 otherwise
 
     def __post_init__(self):
@@ -76,5 +94,7 @@ class TrainConfig:
             raise ConfigError(f"train.beam_size must be at least 1, got {self.beam_size}")
         if not self.ranking_temperature > 0:
             raise ConfigError(f"train.ranking_temperature must be > 0, got {self.ranking_temperature}")
+        if self.chunk_batches < 1:
+            raise ConfigError(f"train.chunk_batches must be at least 1, got {self.chunk_batches}")
         if not 0 <= self.label_smoothing < 1:
             raise ConfigError(f"train.label_smoothing must be in [0, 1), got {self.label_smoothing}")

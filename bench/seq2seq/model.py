@@ -66,6 +66,10 @@ class RMSNorm(nn.Module):
         return x * torch.rsqrt(x.float().pow(2).mean(-1, keepdim=True) + self.eps).to(x.dtype) * self.weight
 
 
+def make_norm(shape: ModelShape) -> nn.Module:
+    return RMSNorm(shape.d_model) if shape.norm == "rms" else nn.LayerNorm(shape.d_model)
+
+
 def relative_bucket(relative: torch.Tensor, bidirectional: bool, buckets: int, max_distance: int) -> torch.Tensor:
     """T5's bucketing of relative positions: exact for near offsets, logarithmic further away."""
     out = torch.zeros_like(relative)
@@ -155,16 +159,18 @@ class FeedForward(nn.Module):
         self.wi = nn.Linear(shape.d_model, shape.d_ff, bias=False)
         self.wo = nn.Linear(shape.d_ff, shape.d_model, bias=False)
         self.drop = Dropout(shape.dropout)
+        self.gelu = shape.activation == "gelu"
 
     def forward(self, x):
-        return self.wo(self.drop(F.relu(self.wi(x), inplace=True)))  # in place: one [N, d_ff] pass fewer
+        hidden = F.gelu(self.wi(x)) if self.gelu else F.relu(self.wi(x), inplace=True)  # in place: one pass fewer
+        return self.wo(self.drop(hidden))
 
 
 class EncoderLayer(nn.Module):
     def __init__(self, shape: ModelShape):
         super().__init__()
-        self.norm1, self.attn = RMSNorm(shape.d_model), Attention(shape)
-        self.norm2, self.ff = RMSNorm(shape.d_model), FeedForward(shape)
+        self.norm1, self.attn = make_norm(shape), Attention(shape)
+        self.norm2, self.ff = make_norm(shape), FeedForward(shape)
         self.drop = Dropout(shape.dropout)
 
     def forward(self, x, mask):
@@ -176,9 +182,9 @@ class EncoderLayer(nn.Module):
 class DecoderLayer(nn.Module):
     def __init__(self, shape: ModelShape):
         super().__init__()
-        self.norm1, self.self_attn = RMSNorm(shape.d_model), Attention(shape)
-        self.norm2, self.cross_attn = RMSNorm(shape.d_model), Attention(shape)
-        self.norm3, self.ff = RMSNorm(shape.d_model), FeedForward(shape)
+        self.norm1, self.self_attn = make_norm(shape), Attention(shape)
+        self.norm2, self.cross_attn = make_norm(shape), Attention(shape)
+        self.norm3, self.ff = make_norm(shape), FeedForward(shape)
         self.drop = Dropout(shape.dropout)
 
     def forward(self, x, self_mask, memory, memory_mask):
@@ -257,17 +263,28 @@ class Seq2SeqRecommender(nn.Module):
         nn.init.normal_(self.embed.weight, std=1.0 / self.embed_scale)
         self.encoder = nn.ModuleList(EncoderLayer(shape) for _ in range(shape.encoder_layers))
         self.decoder = nn.ModuleList(DecoderLayer(shape) for _ in range(shape.decoder_layers))
-        self.encoder_bias = PositionBias(shape, bidirectional=True)
-        self.decoder_bias = PositionBias(shape, bidirectional=False)
-        self.encoder_norm, self.decoder_norm = RMSNorm(shape.d_model), RMSNorm(shape.d_model)
+        self.learned_positions = shape.positions == "learned"
+        if self.learned_positions:  # rows 0..max_distance-1: recency (encoder) or position (decoder)
+            self.encoder_positions = nn.Embedding(shape.max_distance + 1, shape.d_model)  # last row: user tokens
+            self.decoder_positions = nn.Embedding(shape.max_distance, shape.d_model)
+        else:
+            self.encoder_bias = PositionBias(shape, bidirectional=True)
+            self.decoder_bias = PositionBias(shape, bidirectional=False)
+        self.encoder_norm, self.decoder_norm = make_norm(shape), make_norm(shape)
         self.drop = Dropout(shape.dropout)
         # untied: its own row per token (user-token rows are never a target, so never trained)
         self.head = None if shape.t5_exact else nn.Linear(shape.d_model, vocab.size, bias=False)
         for module in self.modules():
             if isinstance(module, nn.Linear):
-                nn.init.normal_(module.weight, std=module.in_features ** -0.5)
+                bound = module.in_features ** -0.5
+                if shape.linear_init == "uniform":
+                    nn.init.uniform_(module.weight, -bound, bound)
+                else:
+                    nn.init.normal_(module.weight, std=bound)
             if isinstance(module, Attention) and shape.t5_exact:  # T5: queries absorb the 1/sqrt(d_kv) scaling
                 nn.init.normal_(module.q.weight, std=(shape.d_model * shape.d_kv) ** -0.5)
+        if self.head is not None and shape.head_init_std:
+            nn.init.normal_(self.head.weight, std=shape.head_init_std)
         # T5 scales the tied head's input by d^-1/2; the untied head learns its own scale
         self.output_scale = shape.d_model ** -0.5 if shape.t5_exact else 1.0
 
@@ -283,17 +300,30 @@ class Seq2SeqRecommender(nn.Module):
         tokens = self.vocab.item_tokens[items.clamp(min=0)]  # [B, H, L]
         token_real = self.vocab.item_token_mask[items.clamp(min=0)] & real[..., None]
         user = self.embed_tokens(self.vocab.user_tokens(users))  # [B, 1 or user levels, d]
+        if self.learned_positions:
+            user = user + self.encoder_positions.weight[-1]
         if self.encoder_input == "item_sum":  # one vector per entity: the user's too
             vectors = (self.embed_tokens(tokens) * token_real[..., None]).sum(2)
+            if self.learned_positions:
+                vectors = vectors + self.encoder_positions(self.recency(lengths, width))
             return torch.cat([user.sum(1, keepdim=True), vectors], 1), torch.cat([torch.ones_like(real[:, :1]), real], 1)
-        b = tokens.shape[0]
+        b, levels = tokens.shape[0], tokens.shape[2]
         flat = self.embed_tokens(tokens.reshape(b, -1))
+        if self.learned_positions:
+            flat = flat + self.encoder_positions(self.recency(lengths, width).repeat_interleave(levels, 1))
         user_real = torch.ones(b, user.shape[1], dtype=torch.bool, device=real.device)
         return torch.cat([user, flat], 1), torch.cat([user_real, token_real.reshape(b, -1)], 1)
 
+    def recency(self, lengths: torch.Tensor, width: int) -> torch.Tensor:
+        """[B, width]: how many items back each history slot is (0 = the most recent; padding clamped)."""
+        slots = torch.arange(width, device=lengths.device)[None, :]
+        return (lengths.long()[:, None] - 1 - slots).clamp(0, self.shape.max_distance - 1)
+
     def encode(self, users, history, lengths):
         x, keep = self.encoder_inputs(users, history, lengths)
-        mask = self.encoder_bias(x.shape[1], x.shape[1], x.device) + (~keep)[:, None, None, :] * NEG
+        mask = (~keep)[:, None, None, :] * NEG
+        if not self.learned_positions:
+            mask = self.encoder_bias(x.shape[1], x.shape[1], x.device) + mask
         x = self.drop(x)
         for layer in self.encoder:
             x = layer(x, mask)
@@ -303,9 +333,13 @@ class Seq2SeqRecommender(nn.Module):
     def decode(self, tokens: torch.Tensor, memory, memory_mask) -> torch.Tensor:
         """Hidden states [N, T, d] for decoder input tokens [N, T] (teacher forcing)."""
         t = tokens.shape[1]
-        causal = torch.full((t, t), NEG, device=tokens.device).triu(1)
-        mask = self.decoder_bias(t, t, tokens.device) + causal[None, None]
-        x = self.drop(self.embed_tokens(tokens))
+        mask = torch.full((t, t), NEG, device=tokens.device).triu(1)[None, None]
+        x = self.embed_tokens(tokens)
+        if self.learned_positions:
+            x = x + self.decoder_positions.weight[:t]
+        else:
+            mask = self.decoder_bias(t, t, tokens.device) + mask
+        x = self.drop(x)
         for layer in self.decoder:
             x = layer(x, mask, memory, memory_mask)
         return self.drop(self.decoder_norm(x)) * self.output_scale
@@ -319,9 +353,12 @@ class Seq2SeqRecommender(nn.Module):
         """Hidden states [users x beams, d] of decoder position `position`, whose input tokens are `tokens`
         [users, beams]; earlier positions are read from `state`."""
         state.open_slots(position)
-        bias = self.decoder_bias.towards(position, state.positions[:state.filled])  # [1, H, 1, slots]
-        mask = bias + (~state.ancestors[:, None, :, :state.filled]) * NEG  # [users, H, beams, slots]
+        mask = (~state.ancestors[:, None, :, :state.filled]) * NEG  # [users, 1, beams, slots]
         x = self.embed_tokens(tokens.reshape(-1, 1))
+        if self.learned_positions:
+            x = x + self.decoder_positions.weight[position]
+        else:
+            mask = self.decoder_bias.towards(position, state.positions[:state.filled]) + mask  # [users, H, ...]
         for index, layer in enumerate(self.decoder):
             x = layer.step(x, state, index, mask)
         return self.decoder_norm(x)[:, -1] * self.output_scale

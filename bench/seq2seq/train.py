@@ -31,15 +31,24 @@ def autocast(device: str, bf16: bool):
     return torch.autocast("cuda" if device.startswith("cuda") else "cpu", dtype=torch.bfloat16)
 
 
-def length_batches(lengths: np.ndarray, batch_size: int, rng: np.random.Generator) -> list[np.ndarray]:
+def length_batches(lengths: np.ndarray, batch_size: int, rng: np.random.Generator,
+                   chunk_batches: int = 0) -> list[np.ndarray]:
     """Batches of examples with similar history lengths (little padding), in random order.
 
     Sorting by (length, random key) then cutting gives batches of near-equal length; shuffling the batches
     keeps the gradient order random. Beauty histories average 6.7 items: padding every batch to 20 would
-    waste about two thirds of the encoder's work.
+    waste about two thirds of the encoder's work. With `chunk_batches`, a random permutation is cut into
+    chunks of that many batches and each chunk is sorted alone: batches mix lengths a little more.
     """
-    order = np.lexsort((rng.random(len(lengths)), lengths))
-    batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+    if not chunk_batches:
+        order = np.lexsort((rng.random(len(lengths)), lengths))
+        batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+    else:
+        permutation, chunk, batches = rng.permutation(len(lengths)), batch_size * chunk_batches, []
+        for start in range(0, len(permutation), chunk):
+            part = permutation[start:start + chunk]
+            part = part[np.argsort(lengths[part], kind="stable")]
+            batches += [part[i:i + batch_size] for i in range(0, len(part), batch_size)]
     rng.shuffle(batches)
     return batches
 
@@ -136,7 +145,7 @@ def train(model: Seq2SeqRecommender, trie: PrefixTrie, train_examples: Examples,
           config: TrainConfig, seed: int, device: str, checkpoint: Path | None = None,
           config_key: str = "", on_eval=None, selection_metric: str = "ndcg@10") -> TrainState:
     """Train until max_steps / max_epochs or early stopping on `selection_metric`; the best weights are loaded
-    back. `on_eval(epoch, score)` hears every validation score (a sweep's pruner raises from it)."""
+    back (the last step's with `keep: final`; the best epoch is still reported). `on_eval(epoch, score)` hears every validation score (a sweep's pruner raises from it)."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     model.to(device)
@@ -170,7 +179,8 @@ def train(model: Seq2SeqRecommender, trie: PrefixTrie, train_examples: Examples,
 
     while not out_of_budget() and (config.patience == 0 or state.evals_without_gain < config.patience):
         model.train()
-        batches = length_batches(train_examples.lengths, config.batch_size, rng)
+        batches = length_batches(train_examples.lengths, config.batch_size, rng,
+                                 config.chunk_batches if config.batching == "chunked" else 0)
         losses = []
         progress = bar(batches, desc=f"epoch {state.epoch + 1}", unit="batch")
         epoch_start = time.perf_counter()
@@ -204,7 +214,8 @@ def train(model: Seq2SeqRecommender, trie: PrefixTrie, train_examples: Examples,
                 on_eval(state.epoch, score)
         if checkpoint is not None:
             _save_checkpoint(checkpoint, model, optimizer, scheduler, best_weights, state, rng, config_key)
-    model.load_state_dict(best_weights)
+    if config.keep == "best":
+        model.load_state_dict(best_weights)
     return state
 
 

@@ -81,6 +81,41 @@ def test_beam_search_returns_the_exact_top_k(table, encoder_input):
     assert torch.allclose(result.scores, expected.values, atol=1e-4)
 
 
+BRIDGE = dataclasses.replace(SMALL, norm="layer", activation="gelu", positions="learned", head_init_std=0.02,
+                             linear_init="uniform")
+
+
+@pytest.mark.parametrize("table", [random_table(), terminate([[1, 2], [1], [0, 2, 1], [2], [0, 1], [2, 2, 2]], 3)],
+                         ids=["fixed", "variable"])
+@pytest.mark.parametrize("encoder_input", ["sid_tokens", "item_sum"])
+def test_the_reference_models_options_keep_beam_search_exact(table, encoder_input):
+    """LayerNorm, GELU, learned positions (issue 41): the cached decoding steps still score as teacher forcing."""
+    torch.manual_seed(0)
+    model = Seq2SeqRecommender(SIDVocab(table, user_buckets=8), BRIDGE, encoder_input).eval()
+    assert not hasattr(model, "encoder_bias") and isinstance(model.encoder_norm, torch.nn.LayerNorm)
+    trie = PrefixTrie(table.codes, table.vocab_sizes)
+    users, history, lengths = histories(6, table.n_items)
+    k = min(5, table.n_items)
+    result = beam_search(model, trie, users, history, lengths, beam=table.n_items, k=k)
+    expected = score_all_items(model, users, history, lengths).topk(k, dim=1)
+    assert torch.equal(result.items, expected.indices)
+    assert torch.allclose(result.scores, expected.values, atol=1e-4)
+
+
+def test_learned_positions_tell_the_most_recent_item_apart():
+    """With learned recency positions the same items in another order encode differently; the last item
+    gets recency 0 whatever the history's length."""
+    table = random_table()
+    torch.manual_seed(0)
+    model = Seq2SeqRecommender(SIDVocab(table, user_buckets=8), BRIDGE, "item_sum").eval()
+    assert model.recency(torch.tensor([3, 1]), 3).tolist() == [[2, 1, 0], [0, 0, 0]]
+    users = torch.tensor([0, 0])
+    history = torch.tensor([[1, 2, 3] + [-1] * 17, [3, 2, 1] + [-1] * 17])
+    memory, _ = model.encode(users, history, torch.tensor([3, 3]))
+    assert not torch.allclose(memory[0, 1:].sum(0), memory[1, 1:].sum(0), atol=1e-3)
+    assert model.head.weight.std().item() < 0.03  # head_init_std
+
+
 def test_a_narrow_beam_equals_the_dense_search_it_replaces():
     """Beam search scores only the trie's edges; the dense formulation (every code of every beam, masked) must
     keep the same beams at every level, so a narrow beam returns the same items and scores."""
@@ -155,6 +190,10 @@ def test_length_batches_group_similar_lengths():
     batches = length_batches(lengths, 100, np.random.default_rng(1))
     assert sorted(np.concatenate(batches).tolist()) == list(range(1000))
     assert np.mean([np.ptp(lengths[b]) for b in batches]) <= 2
+    chunked = length_batches(lengths, 100, np.random.default_rng(1), chunk_batches=3)
+    assert sorted(np.concatenate(chunked).tolist()) == list(range(1000))
+    spread = np.mean([np.ptp(lengths[b]) for b in chunked])
+    assert 2 < spread < np.ptp(lengths)  # sorted within chunks of 300: more mixed, still grouped
 
 
 def toy_examples(n=300, n_items=40, seed=0):
@@ -352,6 +391,17 @@ def test_patience_zero_trains_the_whole_budget_and_keeps_the_best_epoch():
                       device="cpu")
         epochs[patience] = (state.epoch, state.best_epoch)
     assert epochs == {1: (2, 1), 0: (4, 1)}
+    kept = {}
+    for keep in ("best", "final"):  # lr > 0: the weights move after the best epoch; `final` keeps them
+        torch.manual_seed(0)
+        model = Seq2SeqRecommender(SIDVocab(table, user_buckets=8), shape, "item_sum")
+        config = TrainConfig(batch_size=64, lr=0.01, warmup_steps=1, max_epochs=3, beam_size=5, patience=0,
+                             eval_every_epochs=1, keep=keep)
+        state = train(model, PrefixTrie(table.codes, table.vocab_sizes), examples, examples, config, seed=0,
+                      device="cpu")
+        kept[keep] = (state.best_epoch, model.embed.weight.detach().clone())
+    assert kept["best"][0] == kept["final"][0]
+    assert torch.equal(kept["best"][1], kept["final"][1]) == (kept["best"][0] == 3)
     with pytest.raises(ConfigError, match="patience"):
         TrainConfig(patience=-1)
 
