@@ -276,7 +276,7 @@ def describe_suites() -> list[tuple[str, str, str]]:
     rows = []
     for name, path in available_suites().items():
         try:
-            data = read_yaml(path)
+            data = read_suite_file(path)
         except ConfigError:
             data = None
         data = data if isinstance(data, dict) else {}
@@ -284,17 +284,56 @@ def describe_suites() -> list[tuple[str, str, str]]:
     return rows
 
 
-def load_suite(name_or_path: str, overrides: list | None = None) -> Suite:
-    """Read a suite by name (suites/NAME.yaml) or path, apply `--set` overrides, validate everything."""
+def suite_path(name_or_path: str, relative_to: Path | None = None) -> Path:
+    """A suite file by path (relative to the including file, if any) or by name (suites/NAME.yaml)."""
     path = Path(name_or_path)
-    if not (path.suffix in (".yaml", ".yml") and path.is_file()):
-        suites = available_suites()
-        if name_or_path not in suites:
-            raise ConfigError(f"unknown suite '{name_or_path}'{did_you_mean(name_or_path, suites)}")
-        path = suites[name_or_path]
+    if relative_to is not None and not path.is_absolute():
+        path = relative_to.parent / path
+    if path.suffix in (".yaml", ".yml") and path.is_file():
+        return path
+    suites = available_suites()
+    if name_or_path not in suites:
+        raise ConfigError(f"unknown suite '{name_or_path}'{did_you_mean(name_or_path, suites)}")
+    return suites[name_or_path]
+
+
+def read_suite_file(path: Path, including: tuple[Path, ...] = ()) -> dict:
+    """A suite file's settings with its `include:` resolved, as lm-evaluation-harness's task files do: the
+    included suite's settings, then this file's on top (mappings merged key by key, anything else replaced).
+    A plain list of names under `tokenizers` or `recommenders` picks those entries of the included suite, in
+    that order, with their settings: `tokenizers: [rqvae, rkmeans]` runs two of them."""
     data = read_yaml(path)
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: a suite file must be a mapping of settings")
+    if "include" not in data:
+        return data
+    name = data.pop("include")
+    if not isinstance(name, str):
+        raise ConfigError(f"{path}: include: expected one suite name or file, got {name!r}")
+    base_path = suite_path(name, relative_to=path)
+    if base_path.resolve() in [p.resolve() for p in (*including, path)]:
+        raise ConfigError(f"{path}: include: '{name}' includes itself (through "
+                          f"{' -> '.join(p.name for p in (*including, path, base_path))})")
+    base = read_suite_file(base_path, (*including, path))
+    merged = dict(base)
+    for key, value in data.items():
+        if key in registry.KINDS and isinstance(value, list) and isinstance(base.get(key), dict):
+            missing = [n for n in value if n not in base[key]]
+            if missing:
+                raise ConfigError(f"{path}: {key}: {missing} not in the included suite {base_path.name}"
+                                  f"{did_you_mean(str(missing[0]), base[key])}")
+            merged[key] = {n: base[key][n] for n in value}
+        elif isinstance(value, dict) and isinstance(base.get(key), dict):
+            merged[key] = deep_merge(base[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def load_suite(name_or_path: str, overrides: list | None = None) -> Suite:
+    """Read a suite by name (suites/NAME.yaml) or path, apply `--set` overrides, validate everything."""
+    path = suite_path(name_or_path)
+    data = read_suite_file(path)
     valid_keys = {f: None for f in Suite.__dataclass_fields__ if f != "cli_overrides"}
     if "cli_overrides" in data:
         raise ConfigError(f"{path}: unknown setting 'cli_overrides'")

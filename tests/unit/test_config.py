@@ -175,3 +175,51 @@ def test_the_torch_range_is_pyprojects_and_refuses_what_cannot_run():
     import torch
 
     assert check_torch(torch.__version__) is None  # the torch this test runs on is in the range
+
+
+def test_a_suite_that_includes_another_resolves_as_its_long_form(tmp_path):
+    """amazon-toys is amazon-beauty less its ablations, on another dataset: the include form resolves to the
+    very configurations that the long form (Beauty's file edited by hand) gives."""
+    import yaml
+
+    from bench.config import identity
+    from bench.suites import suite_dir
+
+    beauty = yaml.safe_load((suite_dir() / "amazon-beauty.yaml").read_text())
+    long_form = dict(beauty, name="amazon-toys", description="long form", dataset="amazon-toys",
+                     tokenizers={k: beauty["tokenizers"][k] for k in ("random", "title", "rkmeans", "rkmeans-balanced",
+                                                                       "rqvae", "letter", "plum", "das")},
+                     recommenders={k: beauty["recommenders"][k] for k in ("popularity", "random", "sasrec", "bert4rec",
+                                                                           "gru4rec", "tiger")},
+                     published=[])
+    path = tmp_path / "long.yaml"
+    path.write_text(yaml.safe_dump(long_form, sort_keys=False))
+    included, written = load_suite("amazon-toys"), load_suite(str(path))
+    assert included.dataset == "amazon-toys" and included.protocol == written.protocol
+    assert included.published and included.published[0].metrics["recall@10"] == 0.0712
+    for budget in ("smoke", "cpu"):
+        a, b = resolve(included, budget), resolve(written, budget)
+        assert list(a.systems) == list(b.systems) and len(a.systems) == 13
+        for name, system in a.systems.items():
+            other = b.systems[name]
+            assert identity(system.recommender.config) == identity(other.recommender.config), name
+            if system.tokenizer:
+                assert identity(system.tokenizer.config) == identity(other.tokenizer.config), name
+                assert system.tokenizer.features == other.tokenizer.features, name
+
+
+def test_include_errors_say_where(tmp_path):
+    (tmp_path / "a.yaml").write_text("include: b.yaml\nname: a\n")
+    (tmp_path / "b.yaml").write_text("include: a.yaml\nname: b\n")
+    with pytest.raises(ConfigError, match="includes itself"):
+        load_suite(str(tmp_path / "a.yaml"))
+    (tmp_path / "c.yaml").write_text("include: amazon-beauty\nname: c\ntokenizers: [rqvae, rqvea]\n")
+    with pytest.raises(ConfigError, match=re.escape("['rqvea'] not in the included suite amazon-beauty.yaml "
+                                                    "(did you mean 'rqvae'?)")):
+        load_suite(str(tmp_path / "c.yaml"))
+    (tmp_path / "d.yaml").write_text("include: amazon-beuaty\nname: d\n")
+    with pytest.raises(ConfigError, match="did you mean 'amazon-beauty'"):
+        load_suite(str(tmp_path / "d.yaml"))
+    (tmp_path / "e.yaml").write_text("include: amazon-beauty\nname: e\nseeds: [0]\nprotocol: {max_history: 50}\n")
+    merged = load_suite(str(tmp_path / "e.yaml"))  # mappings merge key by key, the rest is replaced
+    assert merged.seeds == (0,) and merged.protocol.max_history == 50 and merged.protocol.cutoffs == (5, 10)
