@@ -8,6 +8,7 @@ from typing import Mapping
 
 import numpy as np
 
+from bench.data.atomic import find_atomic, read_atomic_interactions, read_atomic_items
 from bench.data.files import (INTERACTION_NAMES, ITEM_NAMES, MAX_PROBLEMS, ItemMeta, find_file, read_interactions,
                               read_items, sha256_file)
 from bench.errors import DatasetError
@@ -56,34 +57,48 @@ class Dataset:
         return np.diff(self.user_offsets)
 
 
+def dataset_files(folder: Path) -> tuple[Path, Path | None, bool]:
+    """(interactions file, items file or None, whether they are RecBole atomic files) of a dataset folder:
+    ours (`interactions.tsv[.gz]`, `items.jsonl[.gz]`), or RecBole's (`NAME.inter`, `NAME.item`)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DatasetError(f"{folder}: not a folder (a dataset is a folder holding interactions.tsv[.gz] and "
+                           "optionally items.jsonl[.gz], or RecBole's NAME.inter and optionally NAME.item)")
+    ours = find_file(folder, INTERACTION_NAMES, "interactions", required=False)
+    atomic = find_atomic(folder)
+    if ours and atomic:
+        raise DatasetError(f"{folder}: both {ours.name} and RecBole's {atomic[0].name}; keep one")
+    if atomic:
+        return atomic[0], atomic[1], True
+    return (find_file(folder, INTERACTION_NAMES, "interactions", required=True),
+            find_file(folder, ITEM_NAMES, "items", required=False), False)
+
+
 def folder_files(folder: Path) -> dict[str, str]:
     """{file name: sha256} of a dataset folder's interactions and items files, as a loaded Dataset's `files`,
     without reading them as data: what names the records of a run on the folder."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise DatasetError(f"{folder}: not a folder (a dataset is a folder holding interactions.tsv[.gz] and "
-                           "optionally items.jsonl[.gz])")
-    paths = [find_file(folder, INTERACTION_NAMES, "interactions", required=True),
-             find_file(folder, ITEM_NAMES, "items", required=False)]
-    return {path.name: sha256_file(path) for path in paths if path}
+    inter_path, items_path, _ = dataset_files(folder)
+    return {path.name: sha256_file(path) for path in (inter_path, items_path) if path}
 
 
 def load_folder(folder: Path, name: str | None = None) -> Dataset:
-    """Load `interactions.{tsv,csv}[.gz]` and the optional `items.jsonl[.gz]` from a folder."""
+    """Load `interactions.{tsv,csv}[.gz]` and the optional `items.jsonl[.gz]` from a folder, or RecBole's
+    atomic files `NAME.inter` and the optional `NAME.item` (bench.data.atomic)."""
     folder = Path(folder)
-    if not folder.is_dir():
-        raise DatasetError(f"{folder}: not a folder (a dataset is a folder holding interactions.tsv[.gz] and "
-                           "optionally items.jsonl[.gz])")
-    inter_path = find_file(folder, INTERACTION_NAMES, "interactions", required=True)
-    items_path = find_file(folder, ITEM_NAMES, "items", required=False)
+    inter_path, items_path, atomic = dataset_files(folder)
     problems, more = [], 0
     rows = meta = None
+    notes: list[str] = []
     try:
-        rows = read_interactions(inter_path)
+        if atomic:
+            rows, order = read_atomic_interactions(inter_path)
+            notes.append(f"RecBole atomic files; each user's order: {order}")
+        else:
+            rows = read_interactions(inter_path)
     except DatasetError as err:
         problems, more = problems + err.problems, more + err.more
     try:
-        meta = read_items(items_path) if items_path else None
+        meta = (read_atomic_items if atomic else read_items)(items_path) if items_path else None
     except DatasetError as err:  # reported together with the interaction file's problems
         problems, more = problems + err.problems, more + err.more
     if problems:
@@ -91,7 +106,6 @@ def load_folder(folder: Path, name: str | None = None) -> Dataset:
 
     item_ids, item_index = np.unique(rows.items.astype(str), return_inverse=True)
     user_ids, user_index = np.unique(rows.users.astype(str), return_inverse=True)
-    notes: list[str] = []
     item_meta = None
     if meta is not None:
         missing = [str(i) for i in item_ids if str(i) not in meta]
@@ -111,14 +125,14 @@ def load_folder(folder: Path, name: str | None = None) -> Dataset:
     # Chronological order per user: seq_idx when given, else a stable sort by timestamp (file order breaks ties).
     if rows.seq_idx is not None:
         order = np.lexsort((rows.seq_idx, user_index))
-        order_source = "seq_idx"
+        order_source = "file order" if atomic else "seq_idx"
     else:
         order = np.lexsort((np.arange(len(user_index)), rows.timestamps, user_index))
         order_source = "timestamp"
     counts = np.bincount(user_index, minlength=len(user_ids))
     offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
     timestamps = None if rows.timestamps is None else _frozen(rows.timestamps[order])
-    files = folder_files(folder)
+    files = {path.name: sha256_file(path) for path in (inter_path, items_path) if path}
     return Dataset(
         name=name or folder.name,
         user_ids=_frozen(user_ids.astype(object)),

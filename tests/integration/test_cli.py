@@ -89,6 +89,18 @@ def test_user_dataset_runs_through_the_same_suite(tmp_path):
     assert check.returncode == 0, check.stderr
 
 
+def test_a_recbole_atomic_folder_runs_with_no_conversion_step(tmp_path):
+    """ml-100k as the RecBole wheel ships it (NAME.inter, NAME.item, and files we do not read) runs popularity."""
+    from tests.unit.test_atomic_files import ml_100k
+
+    result = run_cli("run", "--suite", "tiny", "--budget", "smoke", "--device", "cpu", "--dataset-path", str(ml_100k()),
+                     "--recommenders", "popularity", "--seeds", "0", "--results-dir", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert "943 users, 1,682 items, 100,000 interactions" in result.stderr
+    assert "RecBole atomic files; each user's order: timestamp" in result.stderr
+    assert re.search(r"popularity seed 0: test recall@5=0\.0\d+", result.stderr)
+
+
 def readme_plugin() -> str:
     text = (REPO / "README.md").read_text()
     return re.search(r"```python\n(from dataclasses import dataclass.*?)```", text, re.S).group(1)
