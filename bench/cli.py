@@ -37,7 +37,8 @@ EXAMPLES = {
     "leaderboard": """examples:
   python -m bench leaderboard --suite amazon-beauty
   python -m bench leaderboard --suite tiny --check   (fail if the committed table differs)
-  python -m bench leaderboard --suite amazon-beauty --dataset-path ~/data/my-shop   (after run --dataset-path)""",
+  python -m bench leaderboard --suite amazon-beauty --dataset-path ~/data/my-shop   (after run --dataset-path)
+  python -m bench leaderboard --suite amazon-beauty,amazon-toys   (across datasets: ranks, Kendall's tau)""",
     "rescore": """examples:
   python -m bench rescore --suite tiny          (every registered metric, from the records' ranked lists)
   python -m bench rescore --results-dir my-results
@@ -163,6 +164,9 @@ def _parser() -> argparse.ArgumentParser:
                       "(default 12, 120)")
     perf.add_argument("--users", type=int, help="recommender, decode: users decoded (default 256, 1024)")
     perf.add_argument("--threads", type=int, help="scale, decode: CPU threads per measurement (default 2)")
+    perf.add_argument("--against", action="append", metavar="KEY=VALUE",
+                      help="train: also measure the budget with this `--set` (repeatable), in the same rounds, and "
+                           "report the ratio of examples/s")
     return parser
 
 
@@ -229,8 +233,21 @@ def cmd_leaderboard(args) -> int:
     from bench.leaderboard import check_leaderboard, write_leaderboard
     from bench.paths import results_dir
 
-    suite = _suite(args)
     results = args.results_dir or results_dir()
+    if "," in args.suite:  # several suites: the cross-dataset table
+        from bench.leaderboard.across import check_across, write_across
+
+        suites = [load_suite(name, parse_set(args.set)) for name in args.suite.split(",")]
+        if args.dataset_path:
+            raise BenchError("--dataset-path names one dataset; the cross-dataset table reads each suite's own")
+        if args.check:
+            check_across(suites, results)
+            print(f"{args.suite}: cross-dataset leaderboard matches its records")
+            return 0
+        md_path, csv_path = write_across(suites, results)
+        print(f"{md_path.read_text()}\nwrote {md_path} and {csv_path}")
+        return 0
+    suite = _suite(args)
     if args.check:
         check_leaderboard(suite, results, args.dataset_path)
         print(f"{suite.name}: leaderboard matches its records")
@@ -274,7 +291,7 @@ def cmd_perf(args) -> int:
         print(f"wrote {out}")
         return 0
     report, out = perf.write_report(args.what, args.dataset, args.suite, args.tokenizer, args.batches, args.users,
-                                    args.results_dir, tuple(args.sizes), args.threads or 2)
+                                    args.results_dir, tuple(args.sizes), args.threads or 2, args.against)
     if args.what == "scale":
         print("\n".join(f"{stage:22s} b = {result['exponent']:.2f}" for stage, result in report["stages"].items()))
     else:

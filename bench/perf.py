@@ -284,7 +284,7 @@ def flop_ceilings(report: dict, ours_decode, ours_users: int, hf_decode, hf_user
 
 
 def write_report(what: str, dataset_name: str, suite_name: str, tokenizer: str, n_batches: int, n_users: int,
-                 results_dir=None, sizes=(10_000, 100_000, 1_000_000), threads: int = 2):
+                 results_dir=None, sizes=(10_000, 100_000, 1_000_000), threads: int = 2, against: list | None = None):
     """Run `perf data`, `recommender`, `decode`, `train` or `scale`; write results/perf/<what>.json (and scale.png);
     returns (report, path).
     The recommender benchmark trains on the SIDs `run` would give `<tokenizer>+tiger` at the cpu budget."""
@@ -302,7 +302,8 @@ def write_report(what: str, dataset_name: str, suite_name: str, tokenizer: str, 
     elif what == "train":
         from bench import perf_train
 
-        report = {"benchmark": "train", "suite": suite_name, **perf_train.run(suite_name, tokenizer, n_batches or 120)}
+        report = {"benchmark": "train", "suite": suite_name,
+                  **perf_train.run(suite_name, tokenizer, n_batches or 120, against=against)}
     elif what == "scale":
         from bench import perf_scale, plots
 

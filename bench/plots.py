@@ -105,3 +105,26 @@ def accuracy_against_diversity(points: list[tuple[str, str, float, float]], titl
     axis.legend(fontsize=7)
     atomic_write_bytes(path, _figure_bytes(figure))
     plt.close(figure)
+
+
+def accuracy_across_datasets(points: list[tuple[str, float, float]], title: str, path: Path, first: str,
+                             other: str, metric: str = "ndcg@10") -> None:
+    """points: (system, metric on the first dataset, on the other); the diagonal marks equal values."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(6, 5))
+    for name, x, y in points:
+        axis.scatter(x, y, color="#1f4e79")
+        axis.annotate(name, (x, y), textcoords="offset points", xytext=(4, 3), fontsize=7)
+    if points:
+        top = max(max(p[1], p[2]) for p in points) * 1.05
+        axis.plot([0, top], [0, top], color="#999999", linewidth=0.8, linestyle="--")
+    axis.set_xlabel(f"test {metric} on {first}")
+    axis.set_ylabel(f"test {metric} on {other}")
+    axis.set_title(title)
+    axis.grid(alpha=0.3)
+    atomic_write_bytes(path, _figure_bytes(figure))
+    plt.close(figure)

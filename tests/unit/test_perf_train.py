@@ -13,3 +13,13 @@ def test_the_avx2_measurement_runs_avx2_kernels_in_fp32():
     assert here["examples_per_s"] > 0 and there["examples_per_s"] > 0
     assert report["speedup_here"] == here["examples_per_s"] / there["examples_per_s"]
     assert there["budget_training_minutes"] > 0
+
+
+@pytest.mark.slow
+def test_a_comparison_is_measured_in_the_same_rounds():
+    report = perf_train.run("tiny", "random", steps=2, rounds=1,
+                            against=["recommenders.tiger.budgets.cpu.model.positions=learned"])
+    other = report["against"]
+    assert other["settings"] == ["recommenders.tiger.budgets.cpu.model.positions=learned"]
+    assert report["ratio_here"] == report["this_host"]["examples_per_s"] / other["examples_per_s_here"]
+    assert report["ratio_avx2"] == report["avx2_only"]["examples_per_s"] / other["examples_per_s_avx2"]
