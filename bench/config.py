@@ -158,7 +158,8 @@ def identity(config) -> dict:
     def strip(node, values):
         for f in dataclasses.fields(node):
             value = getattr(node, f.name)
-            if f.metadata.get("added") and value == f.default:
+            default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+            if f.metadata.get("added") and value == default:
                 values.pop(f.name, None)
             elif dataclasses.is_dataclass(value):
                 strip(value, values[f.name])

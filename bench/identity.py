@@ -97,11 +97,17 @@ def other_settings(record: dict, resolved: "ResolvedSuite | None") -> str | None
     """Why a record's settings are not the suite's current ones for its system (None when they are)."""
     if resolved is None or record["system"] not in resolved.systems:
         return f"'{record['system']}' is not a system of the suite at budget {record['suite']['budget']}"
-    wanted = {**to_dict(resolved.suite.protocol), "selection_metric": resolved.suite.selection_metric}
+    wanted = {**identity(resolved.suite.protocol), "selection_metric": resolved.suite.selection_metric}
     recorded = {key: record["protocol"].get(key, DEFAULT_SELECTION if key == "selection_metric" else None)
-                for key in wanted}
+                for key in wanted if key != "split"}
+    cold = record["protocol"].get("cold")  # the split's settings (none: leave-one-out)
+    if "split" in wanted:
+        recorded["split"] = cold and {"name": "cold_items", "cold_share": cold["cold_share"],
+                                      "cold_seed": cold["cold_seed"]}
+    elif cold:
+        recorded["split"] = "cold_items"
     if recorded != wanted:
-        return f"protocol differs from the suite's ({', '.join(k for k in wanted if recorded[k] != wanted[k])})"
+        return f"protocol differs from the suite's ({', '.join(k for k in {**wanted, **recorded} if recorded.get(k) != wanted.get(k))})"
     system = resolved.systems[record["system"]]
     for part, plugin in (("recommender", system.recommender), ("tokenizer", system.tokenizer)):
         info = record.get(part)

@@ -8,14 +8,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench import records, registry
-from bench.config import identity, to_dict
+from bench.config import identity
 from bench.data import Dataset, load_dataset
 from bench.errors import ConfigError, did_you_mean
 from bench.identity import plugin_hash, protocol_hash
 from bench.identity import run_id as identity_run_id
 from bench.paths import results_dir as default_results_dir
 from bench.progress import log, stage
-from bench.protocol import Split, make_split
+from bench.protocol import Split, describe_split, make_split
 from bench.suites import ResolvedSuite, ResolvedSystem, Suite, resolve, system_name
 
 
@@ -107,11 +107,14 @@ def _dataset_info(dataset: Dataset) -> dict:
 
 
 def _protocol_info(split: Split) -> dict:
-    info = to_dict(split.config)  # its hash: bench.identity.protocol_hash
-    return {"split": "leave-one-out (test = last item, validation = second last)",
+    info = identity(split.config)  # its hash: bench.identity.protocol_hash; leave-one-out adds nothing
+    settings = info.pop("split", None)
+    cold = {"cold": {"cold_share": settings["cold_share"], "cold_seed": settings["cold_seed"], **split.cold_report}} \
+        if split.cold_items is not None else {}
+    return {"split": describe_split(split),
             "ranking": "full ranking over all items, item level, history items not masked",
             **info, "hash": protocol_hash(split.config), "evaluated_users": len(split.test),
-            "dropped_users": split.dropped_users, "train_examples": len(split.train)}
+            "dropped_users": split.dropped_users, "train_examples": len(split.train), **cold}
 
 
 @dataclass(frozen=True)
@@ -182,6 +185,8 @@ def prepare(suite: Suite, options: RunOptions, budget: str, quiet: bool = False)
     with stage("protocol: leave-one-out split", quiet=quiet) as info:
         split = make_split(dataset, suite.protocol)
         info.done = f"{len(split.train):,} training examples, {len(split.test):,} test users"
+    if split.cold_items is not None and not quiet:
+        log(f"note: {describe_split(split)}")
     if split.dropped_users and not quiet:  # never without a word
         log(f"note: {split.dropped_users:,} user(s) with fewer than {suite.protocol.min_interactions} interactions "
             "are left out of the split (each needs a training, a validation and a test item)")

@@ -1,14 +1,22 @@
-"""The evaluation protocol: leave-one-out split, truncated histories, sliding-window training examples, item text.
+"""The evaluation protocol: a split from the registry (`SPLITS`), truncated histories, sliding-window training
+examples, item text.
 
 Per user, items in chronological order (seq_idx when the file has it, else a stable sort by timestamp):
 the last item is the test target, the second last the validation target, the rest is training. Every
 prefix of a training sequence predicts its next item. Evaluation ranks all items (no sampled negatives,
 no masking of history items) and is item level.
+
+- `leave_one_out`: exactly that.
+- `cold_items` (after TIGER's unseen items): a seeded share of the distinct test-target items is cold; every
+  interaction with a cold item is removed from each user's sequence except where it is the user's test target,
+  then leave-one-out as above. Cold items are never seen in training, validation or any history; their content
+  (text) stays known, as it would be at inference. Users left too short are counted, not silently dropped.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import Literal
 
 import numpy as np
 
@@ -20,11 +28,29 @@ PAD = -1
 
 
 @dataclass(frozen=True)
+class SplitConfig:
+    """Which split of `SPLITS` and its settings (frozen per suite: every run and seed sees the same split)."""
+
+    name: Literal["leave_one_out", "cold_items"] = "leave_one_out"
+    cold_share: float = 0.05  # cold_items: the share of the distinct test-target items made cold (TIGER: 5%)
+    cold_seed: int = 0  # cold_items: which ones; a setting of the split, never a run's seed
+
+    def __post_init__(self):
+        if not 0 < self.cold_share < 1:
+            raise ConfigError(f"protocol.split.cold_share must lie in (0, 1), got {self.cold_share}")
+        if self.name == "leave_one_out" and (self.cold_share, self.cold_seed) != (0.05, 0):
+            raise ConfigError("protocol.split: cold_share and cold_seed are settings of the cold_items split; "
+                              "set name: cold_items or leave them out")
+
+
+@dataclass(frozen=True)
 class ProtocolConfig:
     max_history: int = 20  # TIGER, LETTER, GRID use 20; RecBole defaults to 50
     min_interactions: int = 3  # users with fewer cannot give train + valid + test items and are left out
     cutoffs: tuple[int, ...] = (5, 10)
     text_fields: tuple[str, ...] = ("title", "brand", "categories", "price")  # TIGER's item text
+    # added after the first records; at its default (leave-one-out) it leaves every run id as it was
+    split: SplitConfig = field(default_factory=SplitConfig, metadata={"added": True})
 
     def __post_init__(self):
         if self.max_history < 1:
@@ -90,6 +116,15 @@ class Split:
     test: Examples = field(repr=False)  # a HeldOut inside a recommender's fit
     dropped_users: int = 0
     n_users: int = 0  # the dataset's users, evaluated or not (user indices run below it)
+    cold_items: np.ndarray | None = field(default=None, repr=False)  # cold_items: sorted item indices
+    cold_report: dict = field(default_factory=dict)  # cold_items: what was removed, and from whom
+
+    @property
+    def test_is_cold(self) -> np.ndarray:
+        """bool [test users]: whose test target is a cold item (all False without cold items)."""
+        if self.cold_items is None:
+            return np.zeros(len(self.users), dtype=bool)
+        return np.isin(self.test.targets if self.has_test else np.zeros(0, np.int32), self.cold_items)
 
     @property
     def has_test(self) -> bool:
@@ -114,6 +149,22 @@ def _windows(items: np.ndarray, starts: np.ndarray, ends: np.ndarray, width: int
 
 
 def make_split(dataset: Dataset, config: ProtocolConfig = ProtocolConfig()) -> Split:
+    """The split that `config.split` names, from the registry."""
+    return SPLITS[config.split.name](dataset, config)
+
+
+def describe_split(split: Split) -> str:
+    """How the split was made, in words, as records and leaderboards print it."""
+    if split.config.split.name == "leave_one_out":
+        return "leave-one-out (test = last item, validation = second last)"
+    report = split.cold_report
+    return (f"cold items: {report['cold_items']:,} of the {report['test_target_items']:,} distinct test-target items "
+            f"({split.config.split.cold_share:.0%}, seed {split.config.split.cold_seed}) never seen in training, "
+            f"validation or histories ({report['removed_interactions']:,} interactions removed); "
+            f"{report['cold_test_users']:,} test users with a cold target; then leave-one-out")
+
+
+def leave_one_out(dataset: Dataset, config: ProtocolConfig = ProtocolConfig()) -> Split:
     """Leave-one-out split with every-prefix training examples (vectorised; no per-user Python loop)."""
     lengths = dataset.sequence_lengths
     keep = np.flatnonzero(lengths >= config.min_interactions).astype(np.int32)
@@ -171,3 +222,34 @@ def item_text(meta: ItemMeta | None, fields: tuple[str, ...] = ProtocolConfig.te
         if value:
             parts.append(f"{name.capitalize()}: {value}")
     return "; ".join(parts)
+
+
+def cold_items(dataset: Dataset, config: ProtocolConfig) -> Split:
+    """TIGER's unseen-item protocol: a seeded share of the distinct test-target items is cold; each user's
+    sequence loses every cold item except a cold test target, then leave-one-out. A user whose sequence falls
+    below `min_interactions` is left out and counted (`cold_report['users_left_too_short']`)."""
+    lengths = dataset.sequence_lengths
+    eligible = np.flatnonzero(lengths >= config.min_interactions)
+    last = dataset.items[dataset.user_offsets[eligible + 1] - 1]
+    targets = np.unique(last)
+    rng = np.random.default_rng(config.split.cold_seed)
+    n_cold = max(1, int(round(config.split.cold_share * len(targets))))
+    cold = np.sort(rng.choice(targets, n_cold, replace=False)).astype(np.int32)
+    is_last = np.zeros(len(dataset.items), dtype=bool)
+    is_last[dataset.user_offsets[1:][lengths > 0] - 1] = True
+    keep = ~np.isin(dataset.items, cold) | is_last
+    owner = np.repeat(np.arange(dataset.n_users), lengths)
+    counts = np.bincount(owner[keep], minlength=dataset.n_users)
+    filtered = replace(dataset, items=dataset.items[keep], user_offsets=np.concatenate([[0], np.cumsum(counts)]),
+                       timestamps=None if dataset.timestamps is None else dataset.timestamps[keep])
+    split = leave_one_out(filtered, config)
+    too_short = int(((lengths >= config.min_interactions) & (counts < config.min_interactions)).sum())
+    test_cold = np.isin(split.test.targets, cold)
+    report = {"cold_items": int(len(cold)), "test_target_items": int(len(targets)),
+              "removed_interactions": int((~keep).sum()), "users_left_too_short": too_short,
+              "cold_test_users": int(test_cold.sum()), "warm_test_users": int((~test_cold).sum())}
+    cold.setflags(write=False)
+    return replace(split, dataset=dataset.name, cold_items=cold, cold_report=report)
+
+
+SPLITS = {"leave_one_out": leave_one_out, "cold_items": cold_items}

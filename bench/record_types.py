@@ -86,7 +86,21 @@ class DatasetInfo:
     users: int = field(metadata={"schema": {"minimum": 1}})
     items: int = field(metadata={"schema": {"minimum": 1}})
     interactions: int = field(metadata={"schema": {"minimum": 1}})
-    order_source: Literal["seq_idx", "timestamp"]
+    order_source: Literal["seq_idx", "timestamp", "file order"]
+
+
+@dataclass
+class ColdSplit:
+    """The cold_items split's settings and what it removed (bench.protocol.cold_items)."""
+
+    cold_share: float
+    cold_seed: int
+    cold_items: int = nonnegative()
+    test_target_items: int = nonnegative()
+    removed_interactions: int = nonnegative()
+    users_left_too_short: int = nonnegative()
+    cold_test_users: int = nonnegative()
+    warm_test_users: int = nonnegative()
 
 
 @dataclass
@@ -102,6 +116,7 @@ class ProtocolInfo:
     text_fields: list[str] = field(default_factory=list)
     dropped_users: int = 0
     selection_metric: str = "ndcg@10"
+    cold: ColdSplit | None = None  # the cold_items split (absent: leave-one-out)
 
 
 @dataclass

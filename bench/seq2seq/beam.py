@@ -162,7 +162,6 @@ def exact_top_k(model: Seq2SeqRecommender, trie: PrefixTrie, users, history, len
     can enter the top k and every prefix below it is pruned: a branch-and-bound search, exact, that scores
     a few hundred prefixes per level instead of n_items x levels positions. Should fewer than k items stay
     above the floor (a floor that was not one), the user is searched again without it."""
-    vocab = model.vocab
     memory, memory_mask = model.encode(users, history, lengths)
     device = memory.device
     b = memory.shape[0]

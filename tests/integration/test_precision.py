@@ -1,6 +1,5 @@
 """bf16 autocast is chosen on hosts with native bf16; it must not change what a run measures beyond noise."""
 
-import os
 from pathlib import Path
 
 import pytest

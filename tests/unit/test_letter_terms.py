@@ -9,7 +9,6 @@ from bench.errors import PluginError
 from bench.quantize.contrastive import CodeDiversity, info_nce
 from bench.quantize.kmeans import constrained_kmeans
 from bench.quantize.rqvae import RQVAE, fit_rqvae
-from bench.quantize.rqvae_config import RQVAETraining
 from bench.quantize.sinkhorn import sinkhorn_codes
 from tests.unit.test_rqvae import QUICK, clustered
 

@@ -102,3 +102,41 @@ def test_split_is_vectorised_and_consistent_on_synthetic_data():
         hist = split.train.history[row, :split.train.lengths[row]].tolist()
         pos = seq.index(split.train.targets[row])
         assert seq[max(0, pos - 20):pos] == hist
+
+
+def test_cold_items_are_never_seen_before_their_test_target():
+    """TIGER's unseen items: a share of the distinct test targets is cold; no training sequence, validation
+    target or history (validation or test) holds one; the users whose test target is cold are the cold slice."""
+    from bench.data import load_dataset
+    from bench.identity import protocol_hash
+    from bench.protocol import SplitConfig, describe_split
+
+    dataset = load_dataset("tiny")
+    config = ProtocolConfig(split=SplitConfig(name="cold_items", cold_share=0.2))
+    split = make_split(dataset, config)
+    cold = set(split.cold_items.tolist())
+    warm_targets = set(make_split(dataset).test.targets.tolist())
+    assert cold <= warm_targets and len(cold) == round(0.2 * len(warm_targets))
+    seen = set(split.train_items.tolist()) | set(split.valid.targets.tolist())
+    seen |= set(split.valid.history[split.valid.history >= 0].tolist()) | set(split.test.history[split.test.history >= 0].tolist())
+    assert not seen & cold
+    assert split.test_is_cold.sum() == split.cold_report["cold_test_users"] > 0
+    assert set(split.test.targets[split.test_is_cold].tolist()) <= cold
+    # each user's sequence is the original less its cold items (the last one kept)
+    for row in range(0, len(split.users), 37):
+        user = split.users[row]
+        original = dataset.sequence(user).tolist()
+        kept = [i for i in original[:-1] if i not in cold] + original[-1:]
+        assert split.train_sequence(row).tolist() + [split.valid.targets[row], split.test.targets[row]] == kept
+    assert split.dropped_users == split.cold_report["users_left_too_short"]
+    assert "cold items: " in describe_split(split)
+    assert np.array_equal(make_split(dataset, config).cold_items, split.cold_items)  # a setting, not a run seed
+    other = make_split(dataset, ProtocolConfig(split=SplitConfig(name="cold_items", cold_share=0.2, cold_seed=1)))
+    assert not np.array_equal(other.cold_items, split.cold_items)
+    # leave-one-out keeps the hash (and so every run id) it had before splits were named
+    assert protocol_hash(ProtocolConfig()) == protocol_hash(ProtocolConfig(split=SplitConfig()))
+    assert protocol_hash(config) != protocol_hash(ProtocolConfig())
+    with pytest.raises(ConfigError, match="settings of the cold_items split"):
+        SplitConfig(cold_share=0.1)
+    with pytest.raises(ConfigError, match="cold_share must lie in"):
+        SplitConfig(name="cold_items", cold_share=1.0)
