@@ -72,6 +72,10 @@ def evidence_arrays(split, dataset, ranked: dict[str, np.ndarray]) -> dict[str, 
     categories = dataset.item_meta and tuple(m.categories for m in dataset.item_meta)
     dtype = item_dtype(split.n_items)
     out = {"items.popularity": popularity, "items.category": item_categories(categories, split.n_items)}
+    if split.cold_items is not None:
+        cold = np.zeros(split.n_items, dtype=bool)
+        cold[split.cold_items] = True
+        out["items.cold"] = cold
     for part, lists in ranked.items():
         out[f"{part}.ranked"] = np.asarray(lists).astype(dtype)
         if not part.startswith(VARIANT_PREFIX):
@@ -101,8 +105,8 @@ def metrics_from_lists(arrays, cutoffs) -> tuple[dict[str, np.ndarray], dict[str
             from bench.errors import BenchError
 
             raise BenchError(f"{part}: {len(arrays[f'{part}.ranked'])} ranked lists for {len(targets)} targets")
-        context = Context(targets.astype(np.int64), arrays["items.category"],
-                          arrays["items.popularity"])
+        context = Context(targets.astype(np.int64), arrays["items.category"], arrays["items.popularity"],
+                          arrays["items.cold"].astype(bool) if "items.cold" in arrays else None)
         users, catalogue = compute(arrays[f"{part}.ranked"].astype(np.int64), context, cutoffs)
         per_user.update({f"{part}.{name}": values for name, values in users.items()})
         summary[part] = {**{name: float(np.mean(values, dtype=np.float64)) for name, values in users.items()},

@@ -32,6 +32,7 @@ class Context:
     targets: np.ndarray
     item_category: np.ndarray
     item_popularity: np.ndarray
+    item_cold: np.ndarray | None = None  # bool per item under the cold_items split; None: no cold items
 
     @property
     def n_items(self) -> int:
@@ -45,18 +46,22 @@ class Metric:
     higher_is_better: bool
     scope: Literal["user", "catalogue"]
     about: str
+    needs: tuple[str, ...] = ()  # optional Context fields it reads: skipped where the context lacks them
 
 
 REGISTRY: dict[str, Metric] = {}
 
 
-def register_metric(name: str, higher_is_better: bool, scope: Literal["user", "catalogue"] = "user"):
+def register_metric(name: str, higher_is_better: bool, scope: Literal["user", "catalogue"] = "user",
+                    needs: tuple[str, ...] = ()):
     """Register `fn(top_k, context)`: `top_k` is [n_users, K] item indices (-1: padding); it returns one
-    float32 per user (scope "user") or one float (scope "catalogue")."""
+    float32 per user (scope "user") or one float (scope "catalogue"). `needs`: optional context fields
+    (e.g. item_cold) without which the metric does not apply and is not computed."""
     def decorate(fn):
         if name in REGISTRY:
             raise BenchError(f"metric '{name}' is registered twice")
-        REGISTRY[name] = Metric(name, fn, higher_is_better, scope, (fn.__doc__ or "").strip().split("\n")[0])
+        REGISTRY[name] = Metric(name, fn, higher_is_better, scope, (fn.__doc__ or "").strip().split("\n")[0],
+                                tuple(needs))
         return fn
     return decorate
 
@@ -128,6 +133,14 @@ def tail_share(top_k, context):
     return (tail.sum(axis=1) / np.maximum(valid.sum(axis=1), 1)).astype(np.float32)
 
 
+@register_metric("cold_share", True, needs=("item_cold",))
+def cold_share(top_k, context):
+    """Cold share@K: share of a user's top K that are cold items (the cold_items split's, never trained on)."""
+    valid = top_k >= 0
+    cold = valid & context.item_cold[np.maximum(top_k, 0)]
+    return (cold.sum(axis=1) / np.maximum(valid.sum(axis=1), 1)).astype(np.float32)
+
+
 @register_metric("novelty", True)
 def novelty(top_k, context):
     """Novelty@K: mean self-information -log2 p(i) of a user's top K, p(i) = item i's share of training
@@ -175,6 +188,8 @@ def compute(ranked: np.ndarray, context: Context, cutoffs, names=None) -> tuple[
         for metric in REGISTRY.values():
             name = f"{metric.name}@{k}"
             if names is not None and name not in names:
+                continue
+            if any(getattr(context, field) is None for field in metric.needs):
                 continue
             value = metric.fn(top_k, context)
             (per_user if metric.scope == "user" else catalogue)[name] = value

@@ -7,7 +7,8 @@ within it, from the records alone:
 - target popularity: head (the target is among the 20% most popular items by training interactions), torso
   (the next 30%) or tail (the other half);
 - transition: memorised (some training example has the same last history item and target) or new;
-- history length: the user's whole history before the target, in buckets.
+- history length: the user's whole history before the target, in buckets;
+- item (cold_items split only): warm, or cold (the target is an item never seen in training).
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ HEAD_SHARE, TORSO_SHARE = 0.2, 0.3  # of the catalogue, most popular first; the 
 TRANSITION_SLICES = ("new", "memorised")
 HISTORY_EDGES = (5, 10, 20)  # history lengths 1-4, 5-9, 10-19, 20+
 HISTORY_SLICES = ("1-4", "5-9", "10-19", "20+")
-SLICES = {"target_popularity": POPULARITY_SLICES, "transition": TRANSITION_SLICES, "history": HISTORY_SLICES}
+COLD_SLICES = ("warm", "cold")  # the cold_items split only: is the test target a cold item
+SLICES = {"target_popularity": POPULARITY_SLICES, "transition": TRANSITION_SLICES, "history": HISTORY_SLICES,
+          "item": COLD_SLICES}
 CATEGORY_LEVEL = 1  # Beauty's paths start at the dataset's root ("Beauty"): level 1 is the first that tells apart
 
 
@@ -56,6 +59,9 @@ def user_slices(split: Split, part: str, popularity: np.ndarray) -> dict[str, np
     each an index into SLICES. Test's history is the training sequence and the validation item."""
     examples = getattr(split, part)
     full_history = np.diff(split.train_offsets) + (1 if part == "test" else 0)
-    return {"target_popularity": popularity_levels(popularity)[examples.targets],
-            "transition": memorised(split, examples).astype(np.int8),
-            "history": np.searchsorted(HISTORY_EDGES, full_history, side="right").astype(np.int8)}
+    out = {"target_popularity": popularity_levels(popularity)[examples.targets],
+           "transition": memorised(split, examples).astype(np.int8),
+           "history": np.searchsorted(HISTORY_EDGES, full_history, side="right").astype(np.int8)}
+    if split.cold_items is not None:
+        out["item"] = np.isin(examples.targets, split.cold_items).astype(np.int8)
+    return out

@@ -29,7 +29,8 @@ def _catalogue_interval(record: dict, metric: str, k: int) -> tuple[float, float
     if "test.ranked" not in arrays:
         return None
     lists = arrays["test.ranked"].astype(np.int64)[:, :k]
-    context = Context(arrays["test.targets"].astype(np.int64), arrays["items.category"], arrays["items.popularity"])
+    context = Context(arrays["test.targets"].astype(np.int64), arrays["items.category"], arrays["items.popularity"],
+                      arrays["items.cold"].astype(bool) if "items.cold" in arrays else None)
     rng = np.random.default_rng(0)
     values = [REGISTRY[metric].fn(lists[rng.integers(0, len(lists), len(lists))], context)
               for _ in range(BOOTSTRAP_SAMPLES)]
@@ -41,7 +42,9 @@ def beyond_accuracy_table(systems: dict[str, list[dict]], order: list[str], cuto
     popularity, Gini of exposure, MRR, and any registered later) at K = 10: the mean over seeds; a catalogue
     metric also gets seed 0's bootstrap interval over users."""
     k = _k(cutoffs)
-    beyond = beyond_metrics()
+    held = {name for recs in systems.values() for r in recs for name in r["metrics"]["test"]}
+    # a metric that needs a context only some splits have (cold share) gets a column where a record has it
+    beyond = [m for m in beyond_metrics() if not REGISTRY[m].needs or f"{m}@{k}" in held]
     names = [f"{m}@{k}" for m in beyond]
     if not any(name in r["metrics"]["test"] for recs in systems.values() for r in recs for name in names):
         return []
@@ -72,7 +75,11 @@ def beyond_accuracy_table(systems: dict[str, list[dict]], order: list[str], cuto
 def slice_table(systems: dict[str, list[dict]], order: list[str], metric: str) -> list[str]:
     """`metric` per slice of the test users (target popularity, memorised or new transition, history length),
     each user's value averaged over the system's seeds first."""
-    columns = [(name, index, label) for name, labels in SLICES.items() for index, label in enumerate(labels)]
+    present = [{name for name in SLICES if f"test.slice.{name}" in (r.get("_arrays") or {})}
+               for recs in systems.values() for r in recs]
+    kept = set.union(*present) if present else set()  # the item slice exists under the cold_items split only
+    columns = [(name, index, label) for name, labels in SLICES.items() if name in kept
+               for index, label in enumerate(labels)]
     rows, sizes = [], {}
     for system in order:
         recs = [r for r in systems[system] if "test.slice.target_popularity" in (r.get("_arrays") or {})]
@@ -82,16 +89,20 @@ def slice_table(systems: dict[str, list[dict]], order: list[str], metric: str) -
         values = np.mean([r["_arrays"][f"test.{metric}"] for r in recs], axis=0)
         row = [system]
         for name, index, label in columns:
+            if f"test.slice.{name}" not in arrays:
+                row.append("—")
+                continue
             mask = arrays[f"test.slice.{name}"] == index
             sizes[(name, label)] = int(mask.sum())
             row.append(f"{values[mask].mean():.4f}" if mask.any() else "—")
         rows.append(row)
     if not rows:
         return []
-    headers = ["system", *(f"{label} ({sizes[(name, label)]:,})" for name, _, label in columns)]
+    headers = ["system", *(f"{label} ({sizes.get((name, label), 0):,})" for name, _, label in columns)]
     return [f"{metric} per slice of the test users (users in each slice in brackets): target popularity head / "
             "torso / tail (the target among the 20% / next 30% / other 50% of items by training interactions); "
-            "transition new / memorised (some training example has the same last item and target); history length:",
+            "transition new / memorised (some training example has the same last item and target); history length"
+            + ("; item warm / cold (the target is a cold item, never trained on)" if "item" in kept else "") + ":",
             "", tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True), ""]
 
 
