@@ -19,7 +19,7 @@ from bench.data import SyntheticDataset
 from bench.data.dataset import load_folder
 from bench.errors import BenchError, LeakageError, PluginError
 from bench.features import FeatureConfig, build_inputs
-from bench.protocol import make_split
+from bench.protocol import ProtocolConfig, SplitConfig, make_split
 from bench.sids import fit_table
 from bench.suites import deep_merge
 from bench.tokenizer import SIDTable
@@ -33,6 +33,26 @@ def _changed_heldout(dataset, seed: int = 1, last: int = 2):
     for position in np.concatenate([ends - 1 - i for i in range(last)]):
         items[position] = (items[position] + 1 + rng.integers(dataset.n_items - 1)) % dataset.n_items
     return dataclasses.replace(dataset, items=items)
+
+
+COLD = ProtocolConfig(split=SplitConfig(name="cold_items", cold_share=0.1))
+
+
+def _changed_cold(dataset, cold: np.ndarray, seed: int = 2):
+    """The same dataset with its cold items' interactions changed (each user's last item kept, as the split
+    keeps it): every earlier one removed, and a cold item inserted early into a fifth of the sequences."""
+    rng = np.random.default_rng(seed)
+    sequences = []
+    for user in range(dataset.n_users):
+        sequence = dataset.sequence(user).tolist()
+        body = [item for item in sequence[:-1] if item not in set(cold.tolist())]
+        if rng.random() < 0.2 and len(body) > 1:
+            extra = int(rng.choice([c for c in cold.tolist() if c not in sequence[-1:]]))
+            body.insert(int(rng.integers(len(body))), extra)
+        sequences.append(body + sequence[-1:])
+    lengths = np.array([len(s) for s in sequences])
+    return dataclasses.replace(dataset, items=np.concatenate(sequences).astype(np.int32), timestamps=None,
+                               user_offsets=np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64))
 
 
 def _plugin_under_check(kind: str, name: str, overrides: dict | None):
@@ -90,6 +110,18 @@ def check_tokenizer(name: str, overrides: dict | None = None, cache: Cache | Non
     leak = fit_table(name, name, config, 0, other, make_split(other), features, cache=cache, reuse_table=False)
     record("no access to validation or test interactions", leak.table == table,
            "IDs unchanged when every user's validation and test items are replaced")
+    cold_split = make_split(dataset, COLD)
+    try:
+        cold = fit_table(name, name, config, 0, dataset, cold_split, features, cache=cache, reuse_table=False)
+        record("cold items: a valid, unique ID for every item", cold.table.n_items == dataset.n_items,
+               f"{len(cold_split.cold_items)} cold items never in training")
+    except PluginError as err:
+        record("cold items: a valid, unique ID for every item", False, str(err))
+        return results
+    moved = _changed_cold(dataset, cold_split.cold_items)
+    again = fit_table(name, name, config, 0, moved, make_split(moved, COLD), features, cache=cache, reuse_table=False)
+    record("a cold item's interactions change nothing", again.table == cold.table,
+           "IDs unchanged when every interaction with a cold item is moved, added or removed")
     return results
 
 
@@ -134,7 +166,7 @@ def check_recommender(name: str, overrides: dict | None = None) -> list[tuple[st
         with tempfile.TemporaryDirectory(prefix="check-") as work:  # no checkpoint shared between fits
             model = cls(config, RunContext(device="cpu", budget="smoke", work_dir=work, threads=1))
             model.fit(data.for_fit(), sids, seed)
-            return model, unpack(model.recommend(split.test.without_targets(), k))[0]
+            return model, unpack(model.recommend(data.test.without_targets(), k))[0]
 
     try:
         model, ranked = fitted(split)
@@ -162,6 +194,12 @@ def check_recommender(name: str, overrides: dict | None = None) -> list[tuple[st
     _, blind = fitted(make_split(other))
     record("test targets change nothing", np.array_equal(blind, ranked),
            "every user's test item replaced: the same recommendations")
+    cold_split = make_split(dataset, COLD)
+    moved = _changed_cold(dataset, cold_split.cold_items)
+    _, cold_ranked = fitted(cold_split)
+    _, moved_ranked = fitted(make_split(moved, COLD))
+    record("a cold item's interactions change nothing", np.array_equal(cold_ranked, moved_ranked),
+           "every interaction with a cold item moved, added or removed: the same recommendations")
     return results
 
 

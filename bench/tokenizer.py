@@ -61,6 +61,9 @@ FEATURES = {
                                   "bench.features.collaborative:build_user_histories", train_only=True),
     "cooccurrence": FeatureSpec("int32 [n_pairs, 2] item pairs consumed close together by a user",
                                 "bench.features.collaborative:build_cooccurrence", train_only=True),
+    "train_item_counts": FeatureSpec("int32 [n_items] training interactions per item (0: no training sequence holds "
+                                     "it, as for a cold item)", "bench.features.collaborative:build_train_item_counts",
+                                     train_only=True),
     "cf_embeddings": FeatureSpec("float32 [n_items, d] collaborative item embeddings (SASRec on the training part)",
                                  "bench.features.cf_embeddings:build_cf_embeddings", train_only=True),
 }

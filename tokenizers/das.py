@@ -4,7 +4,9 @@ mean text embedding of the user's training items, a debiased ID-based CF model, 
 between them. Paper defaults: 3 x 512 codes of dim 32, L = L_sem + 1.0 L_cf + 0.5 L_align, gamma 0.1.
 
 The user IDs travel in the SID table (`user_codes`, one row per dataset user); `tiger` reads them with
-`user_ids: sids`. A user with no training history gets the codes of the average user's content.
+`user_ids: sids`. A user with no training history gets the codes of the average user's content. Items enter
+training only through interactions, so an item without any (a cold item) is coded by the shared item encoder
+from its text alone.
 Where public data forces a change from the paper: docs/methods.md."""
 
 from __future__ import annotations

@@ -7,7 +7,9 @@ AdamW lr 1e-3, batch 1024, alpha 0.02, beta 1e-4, 10 clusters.
 Where this differs from LETTER's released code: collisions left after training go through the suite's
 shared step (an extra disambiguation code, as for every tokenizer) instead of re-running Sinkhorn on each
 colliding group; training stops by the engine's usage-and-plateau rule rather than at the checkpoint with
-the fewest collisions; the CF embeddings are built by the suite (bench.features.cf_embeddings)."""
+the fewest collisions; the CF embeddings are built by the suite (bench.features.cf_embeddings).
+Items without training interactions (cold items; a few seen only as validation or test targets) have no CF
+vector of their own: the collaborative term leaves them out, so their codes come from their text alone."""
 
 from __future__ import annotations
 
@@ -20,8 +22,8 @@ from bench.tokenizer import ItemTokenizer, register_tokenizer
 
 @register_tokenizer("letter")
 class Letter(ItemTokenizer):
-    version = 1
-    needs = ("text_embeddings", "cf_embeddings")
+    version = 2  # 2: items without training interactions take no part in the collaborative term
+    needs = ("text_embeddings", "cf_embeddings", "train_item_counts")
     check_overrides = {"codebook_size": 16, "train": {"epochs": 30}}
     search_space = {"cf_weight": ("log", 1e-3, 1.0), "diversity_weight": ("log", 1e-5, 1e-2)}
 
@@ -47,7 +49,7 @@ class Letter(ItemTokenizer):
         terms = []
         if c.cf_weight:
             terms.append(InfoNCE(inputs.cf_embeddings, c.cf_weight, c.cf_temperature, c.latent_dim,
-                                 symmetric=False, cosine=c.cf_cosine))
+                                 symmetric=False, cosine=c.cf_cosine, known=inputs.train_item_counts > 0))
         if c.diversity_weight:
             terms.append(CodeDiversity(c.diversity_weight, c.diversity_clusters, seed=seed))
         sizes = (c.codebook_size,) * c.levels

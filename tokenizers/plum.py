@@ -8,7 +8,9 @@ together items that a user consumed next to each other in the training part.
 Where public data forces a choice PLUM does not state: the sources are L2-normalised per row and their
 reconstruction errors averaged per source; the co-occurrence weight (0.02) and temperature (0.1) are ours;
 switching multi-resolution off gives every level the last level's size (3 x 256, TIGER's); collisions go
-through the suite's shared disambiguation code."""
+through the suite's shared disambiguation code. An item without training interactions (a cold item) has no CF
+embedding of its own: its CF source is the mean CF embedding of its 10 nearest items by text that have one
+(bench.features.collaborative.impute_by_content), and it has no co-occurrence pairs."""
 
 from __future__ import annotations
 
@@ -22,8 +24,8 @@ from bench.tokenizer import ItemTokenizer, register_tokenizer
 
 @register_tokenizer("plum")
 class Plum(ItemTokenizer):
-    version = 1
-    needs = ("text_embeddings", "cf_embeddings", "cooccurrence")
+    version = 2  # 2: items without training interactions take their CF source from their text neighbours
+    needs = ("text_embeddings", "cf_embeddings", "cooccurrence", "train_item_counts")
     check_overrides = {"codebook_size": 32, "train": {"epochs": 30}}
     search_space = {"cooccurrence_weight": ("log", 1e-3, 1.0), "train.lr": ("log", 3e-4, 3e-3)}
 
@@ -59,8 +61,12 @@ class Plum(ItemTokenizer):
         from bench.quantize.contrastive import CoOccurrence
         from bench.quantize.rqvae import fit_rqvae
 
+        from bench.features.collaborative import impute_by_content
+
         c = self.config
-        sources = [inputs.text_embeddings] + ([inputs.cf_embeddings] if c.fusion else [])
+        cf = impute_by_content(inputs.cf_embeddings, inputs.train_item_counts > 0, inputs.text_embeddings) \
+            if c.fusion else None
+        sources = [inputs.text_embeddings] + ([cf] if c.fusion else [])
         sources = [np.asarray(s, dtype=np.float32) for s in sources]
         sources = [s / np.maximum(np.linalg.norm(s, axis=1, keepdims=True), 1e-12) for s in sources]
         terms = ()

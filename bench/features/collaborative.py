@@ -28,6 +28,37 @@ def cooccurrence_pairs(split: Split, window: int = 1) -> np.ndarray:
     return out
 
 
+def train_item_counts(split: Split) -> np.ndarray:
+    """Training interactions per item: 0 marks an item no training sequence holds (a cold item, or one seen
+    only as a validation or test target), whose collaborative vectors carry no signal of its own."""
+    counts = np.bincount(split.train_items, minlength=split.n_items).astype(np.int32)
+    counts.setflags(write=False)
+    return counts
+
+
+def impute_by_content(values: np.ndarray, known: np.ndarray, content: np.ndarray, neighbours: int = 10) -> np.ndarray:
+    """`values` with each row where `known` is False replaced by the mean row of its `neighbours` nearest known
+    items by content (cosine of `content`): how a collaborative vector is made for an item with no training
+    interactions, from content alone and other items' collaborative vectors."""
+    values = np.array(values, dtype=np.float32)
+    unknown, known_rows = np.flatnonzero(~known), np.flatnonzero(known)
+    if len(unknown) == 0 or len(known_rows) == 0:
+        return values
+    unit = content / np.maximum(np.linalg.norm(content, axis=1, keepdims=True), 1e-12)
+    k = min(neighbours, len(known_rows))
+    for start in range(0, len(unknown), 1024):
+        rows = unknown[start:start + 1024]
+        similarity = unit[rows] @ unit[known_rows].T
+        nearest = np.argpartition(-similarity, k - 1, axis=1)[:, :k]
+        values[rows] = values[known_rows[nearest]].mean(axis=1)
+    return values
+
+
+def build_train_item_counts(dataset, split, config, device, cache):
+    counts = train_item_counts(split)
+    return counts, {"items_without_training_interactions": int((counts == 0).sum())}
+
+
 def build_user_histories(dataset, split, config, device, cache):
     return training_histories(split), {}
 

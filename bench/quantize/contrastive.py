@@ -28,19 +28,27 @@ class InfoNCE(LossTerm):
     against the other items of the batch. A learned linear map bridges different widths."""
 
     def __init__(self, targets: np.ndarray, weight: float = 1.0, temperature: float = 0.1, latent_dim: int = 32,
-                 symmetric: bool = True, cosine: bool = True):
+                 symmetric: bool = True, cosine: bool = True, known: np.ndarray | None = None):
         super().__init__(weight)
         targets = np.asarray(targets, dtype=np.float32)
         if targets.ndim != 2 or not np.isfinite(targets).all():
             raise PluginError("InfoNCE targets must be a finite 2-d array (one row per item)")
         self.register_buffer("targets", torch.as_tensor(targets))
+        # items whose target row means something (e.g. CF vectors of items with training interactions); the
+        # others take no part in this term, so their codes come from the other terms alone
+        self.register_buffer("known", None if known is None else torch.as_tensor(np.asarray(known, dtype=bool)))
         width = self.targets.shape[1]
         self.project = nn.Identity() if width == latent_dim else nn.Linear(latent_dim, width, bias=False)
         self.temperature, self.symmetric, self.cosine = temperature, symmetric, cosine
 
     def forward(self, batch: QuantizedBatch) -> torch.Tensor:
-        return info_nce(self.project(batch.quantized), self.targets[batch.items], self.temperature,
-                        self.symmetric, self.cosine)
+        quantized, items = batch.quantized, batch.items
+        if self.known is not None:
+            keep = self.known[items]
+            if int(keep.sum()) < 2:
+                return quantized.sum() * 0.0
+            quantized, items = quantized[keep], items[keep]
+        return info_nce(self.project(quantized), self.targets[items], self.temperature, self.symmetric, self.cosine)
 
 
 class CodeDiversity(LossTerm):

@@ -63,7 +63,7 @@ def test_documented_plugin_is_short_checked_and_run(tmp_path):
     plugin = tmp_path / "markov.py"
     plugin.write_text(code)
     checked = run_cli("--plugin", str(plugin), "check", "recommender", "markov")
-    assert checked.returncode == 0 and "6/6 checks passed" in checked.stdout, checked.stdout + checked.stderr
+    assert checked.returncode == 0 and "7/7 checks passed" in checked.stdout, checked.stdout + checked.stderr
     suite = tmp_path / "s.yaml"
     suite.write_text("name: s\ndataset: tiny\nseeds: [0]\nrecommenders:\n  markov: {}\n  popularity: {}\n")
     ran = run_cli("--plugin", str(plugin), "run", "--suite", str(suite), "--budget", "smoke", "--device", "cpu",

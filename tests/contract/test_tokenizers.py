@@ -47,7 +47,7 @@ def test_documented_plugin_is_short_found_checked_and_run(tmp_path):
     listed = run_cli("--plugin", str(plugin), "ls", "tokenizers")
     assert listed.returncode == 0 and "lsh" in listed.stdout, listed.stderr
     checked = run_cli("--plugin", str(plugin), "check", "tokenizer", "lsh")
-    assert checked.returncode == 0 and "7/7 checks passed" in checked.stdout, checked.stdout + checked.stderr
+    assert checked.returncode == 0 and "9/9 checks passed" in checked.stdout, checked.stdout + checked.stderr
     suite = tmp_path / "s.yaml"
     suite.write_text("name: s\ndataset: tiny\ntokenizers:\n  lsh: {config: {bits: 4}}\nrecommenders:\n"
                      "  popularity: {}\n")
@@ -114,3 +114,35 @@ def test_the_contract_reports_what_a_broken_tokenizer_does(registered):
     results = {check: passed for check, passed, _ in check_tokenizer("ignores-seed")}
     assert not results["the seed matters as declared"] and not results["search_space keys are settings"]
     assert results["returns a valid SIDTable (codes in range, rows unique)"]
+
+
+class _CountsEverything(ItemTokenizer):
+    """Deliberately leaky: codes from every interaction of the dataset, the cold items' and test's included."""
+
+    needs = ("leaky_counts",)
+    seed_dependent = False
+
+    def fit(self, inputs, seed):
+        from bench.quantize.collisions import disambiguate
+
+        counts = np.asarray(inputs.leaky_counts)
+        return disambiguate(np.stack([np.minimum(counts, 15), counts % 7], axis=1), (16, 7))
+
+
+def _leaky_counts(dataset, split, config, device, cache):
+    return np.bincount(dataset.items, minlength=dataset.n_items), {}
+
+
+def test_a_tokenizer_that_reads_a_cold_items_interactions_fails_the_contract(registered, monkeypatch):
+    """The cold-items case of the contract catches a plugin whose input comes from the whole dataset rather than
+    the split's training part (here through a feature built from `dataset.items`)."""
+    from bench import tokenizer as tokenizer_module
+    from bench.tokenizer import FeatureSpec
+
+    monkeypatch.setitem(tokenizer_module.FEATURES, "leaky_counts", FeatureSpec(
+        "every interaction, test and cold items too", f"{__name__}:_leaky_counts", train_only=True))
+    registered("tokenizers", "counts-everything", _CountsEverything)
+    results = {check: passed for check, passed, _ in check_tokenizer("counts-everything")}
+    assert results["cold items: a valid, unique ID for every item"]
+    assert not results["a cold item's interactions change nothing"]
+    assert not results["no access to validation or test interactions"]
