@@ -162,9 +162,10 @@ def check_recommender(name: str, overrides: dict | None = None) -> list[tuple[st
         sids = fit_table("random", "random", build(random_ids.Config, {"levels": 3, "codebook_size": 8}), 0, dataset,
                          split, FeatureConfig()).table
 
-    def fitted(data, seed=0):
+    def fitted(data, seed=0, source=dataset):
+        inputs = build_inputs(tuple(cls.needs), source, data, FeatureConfig(cf_epochs=2), "cpu")[0] if cls.needs else None
         with tempfile.TemporaryDirectory(prefix="check-") as work:  # no checkpoint shared between fits
-            model = cls(config, RunContext(device="cpu", budget="smoke", work_dir=work, threads=1))
+            model = cls(config, RunContext(device="cpu", budget="smoke", work_dir=work, threads=1, inputs=inputs))
             model.fit(data.for_fit(), sids, seed)
             return model, unpack(model.recommend(data.test.without_targets(), k))[0]
 
@@ -191,13 +192,13 @@ def check_recommender(name: str, overrides: dict | None = None) -> list[tuple[st
     _, again = fitted(split)
     record("same seed, same recommendations", np.array_equal(again, ranked), "fitted twice from scratch")
     other = _changed_heldout(dataset, last=1)
-    _, blind = fitted(make_split(other))
+    _, blind = fitted(make_split(other), source=other)
     record("test targets change nothing", np.array_equal(blind, ranked),
            "every user's test item replaced: the same recommendations")
     cold_split = make_split(dataset, COLD)
     moved = _changed_cold(dataset, cold_split.cold_items)
     _, cold_ranked = fitted(cold_split)
-    _, moved_ranked = fitted(make_split(moved, COLD))
+    _, moved_ranked = fitted(make_split(moved, COLD), source=moved)
     record("a cold item's interactions change nothing", np.array_equal(cold_ranked, moved_ranked),
            "every interaction with a cold item moved, added or removed: the same recommendations")
     return results

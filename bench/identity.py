@@ -72,6 +72,8 @@ def run_id(system: "ResolvedSystem", system_name: str, budget: str, seed: int, d
            "seed": seed, "data": data_files, "protocol": protocol_hash}
     if suite.selection_metric != DEFAULT_SELECTION:
         key["selection_metric"] = suite.selection_metric
+    if rec.cls.needs:  # a recommender that reads item features: their settings (text model) make its run
+        key["recommender_features"] = to_dict(suite.features)
     if variants:  # only systems that sample: every other id stays as it was
         key["decoding"] = decoding.identity(variants)
     return config_hash(key)

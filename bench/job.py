@@ -108,6 +108,11 @@ def execute(job_plan: JobPlan, device: str, dataset: Dataset, split: Split, on_e
         tokenizer_info["source"] = fitted.info["source"]
         if "fit_report" in fitted.info:
             tokenizer_info["fit_report"] = fitted.info["fit_report"]
+    inputs = None
+    if system.recommender.cls.needs:  # item features for the recommender itself (text-knn's text embeddings)
+        from bench.features import build_inputs
+
+        inputs, _ = build_inputs(tuple(system.recommender.cls.needs), dataset, split, system.suite.features, device)
     seed_everything(job.seed)
     work_dir = cache_dir() / "work" / job_plan.run_id
     start = time.perf_counter()
@@ -115,7 +120,7 @@ def execute(job_plan: JobPlan, device: str, dataset: Dataset, split: Split, on_e
         model = system.recommender.cls(system.recommender.config, RunContext(
             device=device, budget=job_plan.budget, work_dir=str(work_dir),
             threads=threads or max(1, os.cpu_count() or 1), on_eval=registry.caller_callback(on_eval),
-            selection_metric=system.suite.selection_metric))
+            selection_metric=system.suite.selection_metric, inputs=inputs))
         info = model.fit(split.for_fit(), sids, job.seed)
     seconds = {"fit_s": max(time.perf_counter() - start, info.seconds or 0.0)}  # a resumed fit counts all of it
     list_k = evidence.list_length(system.recommender.cls, system.recommender.config, split.config.cutoffs)

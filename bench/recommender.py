@@ -33,6 +33,7 @@ class RunContext:
     threads: int = 1
     on_eval: Callable[[int, float], None] | None = None  # (epoch, validation score): sweeps prune with it
     selection_metric: str = "ndcg@10"  # the validation metric early stopping watches (the suite's)
+    inputs: Any = None  # the item features the class declares in `needs` (bench.tokenizer.FEATURES), built by the runner
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,9 @@ class Recommender:
     name: ClassVar[str] = "?"
     version: ClassVar[int] = 1  # bump when the same config would give different recommendations
     uses_sids: ClassVar[bool] = False
+    # item features it reads (bench.tokenizer.FEATURES, e.g. text_embeddings), in `self.context.inputs`;
+    # collaborative ones are built from the training part only, as for tokenizers
+    needs: ClassVar[tuple[str, ...]] = ()
     # What `python -m bench sweep` may tune: {"train.lr": ("log", 1e-4, 1e-2), "model.d_model": ("choice", [64, 128])}
     search_space: ClassVar[dict[str, tuple]] = {}
     # Validation epochs a sweep's median pruner only records: early scores rank learning rates (how fast a
@@ -149,5 +153,11 @@ def report_dict(report) -> dict:
 
 def register_recommender(name: str):
     def decorate(cls):
+        from bench.errors import PluginError
+        from bench.tokenizer import FEATURES
+
+        unknown = [n for n in getattr(cls, "needs", ()) if n not in FEATURES]
+        if unknown:
+            raise PluginError(f"recommender '{name}' needs unknown input(s) {unknown}; known: {sorted(FEATURES)}")
         return registry.register("recommenders", name, cls)
     return decorate

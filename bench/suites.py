@@ -301,7 +301,8 @@ def read_suite_file(path: Path, including: tuple[Path, ...] = ()) -> dict:
     """A suite file's settings with its `include:` resolved, as lm-evaluation-harness's task files do: the
     included suite's settings, then this file's on top (mappings merged key by key, anything else replaced).
     A plain list of names under `tokenizers` or `recommenders` picks those entries of the included suite, in
-    that order, with their settings: `tokenizers: [rqvae, rkmeans]` runs two of them."""
+    that order, with their settings: `tokenizers: [rqvae, rkmeans]` runs two of them; a name the included suite
+    lacks but that is a registered plugin joins with its defaults (`recommenders: [sasrec, text-knn]`)."""
     data = read_yaml(path)
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: a suite file must be a mapping of settings")
@@ -318,11 +319,11 @@ def read_suite_file(path: Path, including: tuple[Path, ...] = ()) -> dict:
     merged = dict(base)
     for key, value in data.items():
         if key in registry.KINDS and isinstance(value, list) and isinstance(base.get(key), dict):
-            missing = [n for n in value if n not in base[key]]
+            missing = [n for n in value if n not in base[key] and str(n) not in registry.available(key)]
             if missing:
                 raise ConfigError(f"{path}: {key}: {missing} not in the included suite {base_path.name}"
                                   f"{did_you_mean(str(missing[0]), base[key])}")
-            merged[key] = {n: base[key][n] for n in value}
+            merged[key] = {n: base[key].get(n, {}) for n in value}
         elif isinstance(value, dict) and isinstance(base.get(key), dict):
             merged[key] = deep_merge(base[key], value)
         else:

@@ -1,5 +1,6 @@
-"""The cold_items split end to end on the tiny suite: records say what was removed, the side file labels cold
-and warm test users, `cold_share` counts cold items in the lists, and the leaderboard reads them per slice."""
+"""The cold_items split end to end on the tiny-cold suite (tiny's, included, with a fifth of the test targets
+cold): records say what was removed, the side file labels cold and warm test users, `cold_share` counts cold
+items in the lists, the content baseline reaches cold items, and the leaderboard reads them per slice."""
 
 import re
 
@@ -8,16 +9,15 @@ import numpy as np
 from bench import records
 from tests.conftest import run_cli
 
-COLD = ["--set", "protocol.split.name=cold_items", "--set", "protocol.split.cold_share=0.2"]
 
 
 def test_a_cold_run_keeps_its_slices_and_cold_share(tmp_path):
-    result = run_cli("run", "--suite", "tiny", "--budget", "smoke", "--device", "cpu", "--recommenders",
-                     "popularity,random", "--seeds", "0", "--results-dir", str(tmp_path), *COLD)
+    result = run_cli("run", "--suite", "tiny-cold", "--budget", "smoke", "--device", "cpu", "--recommenders",
+                     "popularity,random,text-knn", "--seeds", "0", "--results-dir", str(tmp_path))
     assert result.returncode == 0, result.stderr
     assert "note: cold items: 21 of the 106 distinct test-target items (20%, seed 0)" in result.stderr
     by_system = {}
-    for path in records.find_records(tmp_path, "tiny"):
+    for path in records.find_records(tmp_path, "tiny-cold"):
         record, arrays = records.read_verified(path)
         by_system[record["system"]] = (record, arrays)
     record, arrays = by_system["popularity"]
@@ -32,8 +32,10 @@ def test_a_cold_run_keeps_its_slices_and_cold_share(tmp_path):
     assert arrays["test.recall@10"][is_cold].sum() == 0
     random_record, _ = by_system["random"]
     assert random_record["metrics"]["test"]["cold_share@10"] > 0  # random ranks cold items like any other
-    board = run_cli("leaderboard", "--suite", "tiny", "--results-dir", str(tmp_path), *COLD)
+    knn, knn_arrays = by_system["text-knn"]  # content only: cold items are found as warm ones are
+    assert knn["metrics"]["test"]["cold_share@10"] > 0 and knn_arrays["test.recall@10"][is_cold].sum() > 0
+    board = run_cli("leaderboard", "--suite", "tiny-cold", "--results-dir", str(tmp_path))
     assert board.returncode == 0, board.stderr
-    text = (tmp_path / "leaderboards" / "tiny.md").read_text()
+    text = (tmp_path / "leaderboards" / "tiny-cold.md").read_text()
     assert re.search(rf"\| warm \({cold['warm_test_users']:,}\)\s+\| cold \({cold['cold_test_users']:,}\)\s+\|", text)
     assert "cold share@10" in text
