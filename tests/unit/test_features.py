@@ -67,7 +67,7 @@ def test_every_training_only_feature_ignores_held_out_items(tmp_path):
     dataset = load_dataset("tiny")
     other = _changed_heldout(dataset)
     collaborative = sorted(name for name, spec in FEATURES.items() if spec.train_only)
-    assert collaborative == ["cf_embeddings", "cooccurrence", "user_histories"]
+    assert collaborative == ["cf_embeddings", "cooccurrence", "train_item_counts", "user_histories"]
     for name in collaborative:
         built = [FEATURES[name].build(d, make_split(d), config, "cpu", Cache(tmp_path / name / str(i)))[0]
                  for i, d in enumerate((dataset, other))]  # separate caches: each is built from scratch
@@ -75,3 +75,28 @@ def test_every_training_only_feature_ignores_held_out_items(tmp_path):
         same = (np.allclose(a, b) if isinstance(a, np.ndarray) else
                 np.array_equal(a.offsets, b.offsets) and np.array_equal(a.items, b.items))
         assert same, name
+
+
+def test_an_item_without_training_interactions_takes_its_text_neighbours_cf_vector():
+    from bench.features.collaborative import impute_by_content
+
+    content = np.array([[1, 0], [0.9, 0.1], [0, 1], [0.1, 0.9], [1, 0.05]], dtype=np.float32)
+    values = np.array([[1, 1], [3, 3], [10, 10], [20, 20], [99, 99]], dtype=np.float32)
+    known = np.array([True, True, True, True, False])
+    out = impute_by_content(values, known, content, neighbours=2)
+    assert np.array_equal(out[:4], values[:4]) and np.allclose(out[4], [2, 2])  # items 0 and 1 are its nearest
+
+
+def test_the_collaborative_infonce_leaves_unknown_items_out():
+    import torch
+
+    from bench.quantize.contrastive import InfoNCE
+    from bench.quantize.rqvae import QuantizedBatch
+
+    targets = np.random.default_rng(0).normal(size=(6, 4)).astype(np.float32)
+    term = InfoNCE(targets, latent_dim=4, known=np.array([True, True, True, False, False, False]))
+    quantized = torch.randn(6, 4, requires_grad=True)
+    batch = QuantizedBatch(items=torch.arange(6), x=None, latent=None, level_vectors=None, quantized=quantized,
+                           codes=None, reconstruction=None, model=None)
+    term(batch).backward()
+    assert quantized.grad[:3].abs().sum() > 0 and quantized.grad[3:].abs().sum() == 0

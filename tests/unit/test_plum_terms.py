@@ -83,7 +83,8 @@ def test_plum_switches_change_what_is_trained():
     rng = np.random.default_rng(0)
     text = clustered(n=128, d=24)
     inputs = TokenizerInputs(128, text_embeddings=text, cf_embeddings=rng.normal(size=(128, 6)).astype(np.float32),
-                             cooccurrence=np.stack([np.arange(127), np.arange(1, 128)], 1).astype(np.int32))
+                             cooccurrence=np.stack([np.arange(127), np.arange(1, 128)], 1).astype(np.int32),
+                             train_item_counts=np.r_[np.zeros(8, np.int32), np.ones(120, np.int32)])
     base = {"codebook_size": 16, "train": {"epochs": 3, "batch_size": 32}}
     tables = {}
     for name, change in {"full": {}, "no_fusion": {"fusion": False}, "no_cooc": {"cooccurrence_weight": 0.0},
