@@ -42,8 +42,9 @@ def add_slices(results: Path, suite: str | None = None) -> dict[str, list[Path]]
     evaluated users must match the split, or it is left as it is. The side file gains arrays and nothing
     else changes; the record is written again with the new side file's sha256. Records of a user's folder
     (not a registered dataset) are skipped: the folder is not known here."""
-    from bench.config import build, config_hash, to_dict
+    from bench.config import build
     from bench.data import DATASETS, load_dataset
+    from bench.identity import protocol_hash
     from bench.io import load_npz
     from bench.protocol import ProtocolConfig, make_split
 
@@ -58,8 +59,12 @@ def add_slices(results: Path, suite: str | None = None) -> dict[str, list[Path]]
             out["had them"].append(path)
             continue
         name, protocol = record["dataset"]["name"], record["protocol"]
-        config = build(ProtocolConfig, {k: v for k, v in protocol.items() if k in fields}, "protocol")
-        if name not in DATASETS or config_hash(to_dict(config)) != protocol["hash"]:
+        settings = {k: v for k, v in protocol.items() if k in fields and k != "split"}  # "split": its description
+        if protocol.get("cold"):
+            settings["split"] = {"name": "cold_items", "cold_share": protocol["cold"]["cold_share"],
+                                 "cold_seed": protocol["cold"]["cold_seed"]}
+        config = build(ProtocolConfig, settings, "protocol")
+        if name not in DATASETS or protocol_hash(config) != protocol["hash"]:
             out["skipped"].append(path)
             continue
         if (name, protocol["hash"]) not in splits:

@@ -35,7 +35,18 @@ def test_the_planner_finds_every_committed_beauty_run_done():
     or refuse the committed work. `--dry-run` plans every job of the suite against the committed records."""
     import re
 
+    from bench.leaderboard.load import data_files, group_records
+    from bench.suites import load_suite
+
     result = run_cli("run", "--suite", "amazon-beauty", "--dry-run", "--results-dir", str(RESULTS))
     assert result.returncode == 0, result.stderr
-    done = re.search(r"^(\d+) done, (\d+) to run", result.stdout + result.stderr, re.M)
-    assert done and int(done.group(1)) >= 50 and done.group(2) == "0", (result.stdout + result.stderr)[-2000:]
+    text = result.stdout + result.stderr
+    done = re.search(r"^(\d+) done, (\d+) to run", text, re.M)
+    # every record the leaderboard counts as current is a done job; the others (the judge's budget changed on
+    # 2026-12-07, issue 41) are jobs whose records hold other settings, none a job without a record
+    suite = load_suite("amazon-beauty")
+    groups, _ = group_records(records.find_records(RESULTS, "amazon-beauty"), suite, data_files(suite))
+    current = sum(len(recs) for systems in groups.values() for recs in systems.values())
+    assert done and int(done.group(1)) == current >= 15, text[-2000:]
+    planned = re.findall(r"^  \S+ seed \d+: (.*)$", text, re.M)
+    assert len(planned) == 50 and all(p == "done" or "with --force" in p for p in planned), text[-2000:]
