@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from bench import registry
 from bench.config import config_hash, identity, to_dict
 from bench.errors import BenchError
+from bench.protocol import recorded_split
 
 if TYPE_CHECKING:
     from bench.suites import ResolvedPlugin, ResolvedSuite, ResolvedSystem
@@ -102,12 +103,9 @@ def other_settings(record: dict, resolved: "ResolvedSuite | None") -> str | None
     wanted = {**identity(resolved.suite.protocol), "selection_metric": resolved.suite.selection_metric}
     recorded = {key: record["protocol"].get(key, DEFAULT_SELECTION if key == "selection_metric" else None)
                 for key in wanted if key != "split"}
-    cold = record["protocol"].get("cold")  # the split's settings (none: leave-one-out)
-    if "split" in wanted:
-        recorded["split"] = cold and {"name": "cold_items", "cold_share": cold["cold_share"],
-                                      "cold_seed": cold["cold_seed"]}
-    elif cold:
-        recorded["split"] = "cold_items"
+    split = recorded_split(record["protocol"])
+    if "split" in wanted or split:
+        recorded["split"] = split
     if recorded != wanted:
         return f"protocol differs from the suite's ({', '.join(k for k in {**wanted, **recorded} if recorded.get(k) != wanted.get(k))})"
     system = resolved.systems[record["system"]]

@@ -182,7 +182,7 @@ def prepare(suite: Suite, options: RunOptions, budget: str, quiet: bool = False)
             log(f"note: {note}")
     if max(suite.protocol.cutoffs) > dataset.n_items:
         raise ConfigError(_cutoff_message(suite, dataset))
-    with stage("protocol: leave-one-out split", quiet=quiet) as info:
+    with stage(f"protocol: {suite.protocol.split.name.replace('_', '-')} split", quiet=quiet) as info:
         split = make_split(dataset, suite.protocol)
         info.done = f"{len(split.train):,} training examples, {len(split.test):,} test users"
     if split.cold_items is not None and not quiet:

@@ -153,6 +153,13 @@ def make_split(dataset: Dataset, config: ProtocolConfig = ProtocolConfig()) -> S
     return SPLITS[config.split.name](dataset, config)
 
 
+def recorded_split(protocol_info: dict) -> dict | None:
+    """The split settings a record's protocol section holds, as `protocol.split` would give them (None:
+    leave-one-out, which records by leaving them out)."""
+    cold = protocol_info.get("cold")
+    return cold and {"name": "cold_items", "cold_share": cold["cold_share"], "cold_seed": cold["cold_seed"]}
+
+
 def describe_split(split: Split) -> str:
     """How the split was made, in words, as records and leaderboards print it."""
     if split.config.split.name == "leave_one_out":

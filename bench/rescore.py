@@ -46,7 +46,7 @@ def add_slices(results: Path, suite: str | None = None) -> dict[str, list[Path]]
     from bench.data import DATASETS, load_dataset
     from bench.identity import protocol_hash
     from bench.io import load_npz
-    from bench.protocol import ProtocolConfig, make_split
+    from bench.protocol import ProtocolConfig, make_split, recorded_split
 
     out: dict[str, list[Path]] = {"added": [], "had them": [], "skipped": []}
     splits: dict[tuple, tuple] = {}
@@ -60,9 +60,8 @@ def add_slices(results: Path, suite: str | None = None) -> dict[str, list[Path]]
             continue
         name, protocol = record["dataset"]["name"], record["protocol"]
         settings = {k: v for k, v in protocol.items() if k in fields and k != "split"}  # "split": its description
-        if protocol.get("cold"):
-            settings["split"] = {"name": "cold_items", "cold_share": protocol["cold"]["cold_share"],
-                                 "cold_seed": protocol["cold"]["cold_seed"]}
+        if recorded_split(protocol):
+            settings["split"] = recorded_split(protocol)
         config = build(ProtocolConfig, settings, "protocol")
         if name not in DATASETS or protocol_hash(config) != protocol["hash"]:
             out["skipped"].append(path)

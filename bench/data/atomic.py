@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.data.files import (InteractionsFile, ItemMeta, _check_duplicates, _decode,
-                              _parse_timestamps, _Problems, _read_rows, read_text)
+from bench.data.files import (InteractionsFile, ItemMeta, _decode, _parse_timestamps, _Problems, _read_rows,
+                              interaction_rows, read_text)
 from bench.errors import DatasetError, did_you_mean, quote
 
 # our item field <- the first RecBole field of these names that the .item file has (types ignored)
@@ -64,15 +64,7 @@ def read_atomic_interactions(path: Path) -> tuple[InteractionsFile, str]:
         if column not in header:
             problems.add(f"{path}:1: missing field '{column}:token'{did_you_mean(column, header[:50])}")
     problems.raise_if_any()
-    frame, lines = _read_rows(path, text, "\t", header, problems)
-    if frame.empty and not problems.items:
-        raise DatasetError(f"{path}: the file has a header but no interactions")
-    users = frame["user_id"].str.strip().to_numpy(dtype=object)
-    items = frame["item_id"].str.strip().to_numpy(dtype=object)
-    for column, values in (("user_id", users), ("item_id", items)):
-        empty = values == ""
-        problems.add_each(lines[empty], values[empty], f"{path}:{{line}}: empty {column}")
-    _check_duplicates(path, users, items, lines, problems, "interaction (user {0!r}, item {1!r})")
+    frame, lines, users, items = interaction_rows(path, text, "\t", header, problems)
     timestamps = seq_idx = None
     if "timestamp" in header:
         timestamps = _parse_timestamps(path, frame["timestamp"].str.strip(), lines, problems)

@@ -172,16 +172,7 @@ def read_interactions(path: Path) -> InteractionsFile:
         problems.add(f"{path}:1: repeated column names in the header {quote(first_line.strip())}")
     problems.raise_if_any()
 
-    frame, lines = _read_rows(path, text, sep, header, problems)
-    if frame.empty and not problems.items:
-        raise DatasetError(f"{path}: the file has a header but no interactions")
-
-    users = frame["user_id"].str.strip().to_numpy(dtype=object)
-    items = frame["item_id"].str.strip().to_numpy(dtype=object)
-    for column, values in (("user_id", users), ("item_id", items)):
-        empty = values == ""
-        problems.add_each(lines[empty], values[empty], f"{path}:{{line}}: empty {column}")
-
+    frame, lines, users, items = interaction_rows(path, text, sep, header, problems)
     seq_idx = timestamps = None
     if "seq_idx" in header:
         raw = frame["seq_idx"].str.strip()
@@ -194,11 +185,25 @@ def read_interactions(path: Path) -> InteractionsFile:
     if "timestamp" in header:
         timestamps = _parse_timestamps(path, frame["timestamp"].str.strip(), lines, problems)
 
-    _check_duplicates(path, users, items, lines, problems, "interaction (user {0!r}, item {1!r})")
     if seq_idx is not None:
         _check_duplicates(path, users, seq_idx, lines, problems, "seq_idx {1} for user {0!r}")
     problems.raise_if_any()
     return InteractionsFile(path, users, items, seq_idx, timestamps, lines)
+
+
+def interaction_rows(path: Path, text: str, sep: str, header: list[str], problems: _Problems):
+    """(frame, lines, users, items) of an interactions file whose header is checked: every row read, empty ids
+    and repeated (user, item) pairs reported (ours and RecBole's atomic files alike)."""
+    frame, lines = _read_rows(path, text, sep, header, problems)
+    if frame.empty and not problems.items:
+        raise DatasetError(f"{path}: the file has a header but no interactions")
+    users = frame["user_id"].str.strip().to_numpy(dtype=object)
+    items = frame["item_id"].str.strip().to_numpy(dtype=object)
+    for column, values in (("user_id", users), ("item_id", items)):
+        empty = values == ""
+        problems.add_each(lines[empty], values[empty], f"{path}:{{line}}: empty {column}")
+    _check_duplicates(path, users, items, lines, problems, "interaction (user {0!r}, item {1!r})")
+    return frame, lines, users, items
 
 
 def _widths_regular(text: str, sep: str, n_fields: int) -> bool:

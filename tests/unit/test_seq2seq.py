@@ -65,12 +65,19 @@ def test_vocab_offsets_fixed_and_variable():
     assert titles.item_token_mask.sum(1).tolist() == [3, 2, 4]
 
 
+# the reference model's options (issue 41: LayerNorm, GELU, learned positions): cached decoding steps still
+# score as teacher forcing
+BRIDGE = dataclasses.replace(SMALL, norm="layer", activation="gelu", positions="learned", head_init_std=0.02,
+                             linear_init="uniform")
+
+
 @pytest.mark.parametrize("table", [random_table(), terminate([[1, 2], [1], [0, 2, 1], [2], [0, 1], [2, 2, 2]], 3)],
                          ids=["fixed", "variable"])
 @pytest.mark.parametrize("encoder_input", ["sid_tokens", "item_sum"])
-def test_beam_search_returns_the_exact_top_k(table, encoder_input):
+@pytest.mark.parametrize("shape", [SMALL, BRIDGE], ids=["t5", "reference"])
+def test_beam_search_returns_the_exact_top_k(table, encoder_input, shape):
     torch.manual_seed(0)
-    model = Seq2SeqRecommender(SIDVocab(table, user_buckets=8), SMALL, encoder_input).eval()
+    model = Seq2SeqRecommender(SIDVocab(table, user_buckets=8), shape, encoder_input).eval()
     trie = PrefixTrie(table.codes, table.vocab_sizes)
     users, history, lengths = histories(6, table.n_items)
     k = min(5, table.n_items)
@@ -81,33 +88,13 @@ def test_beam_search_returns_the_exact_top_k(table, encoder_input):
     assert torch.allclose(result.scores, expected.values, atol=1e-4)
 
 
-BRIDGE = dataclasses.replace(SMALL, norm="layer", activation="gelu", positions="learned", head_init_std=0.02,
-                             linear_init="uniform")
-
-
-@pytest.mark.parametrize("table", [random_table(), terminate([[1, 2], [1], [0, 2, 1], [2], [0, 1], [2, 2, 2]], 3)],
-                         ids=["fixed", "variable"])
-@pytest.mark.parametrize("encoder_input", ["sid_tokens", "item_sum"])
-def test_the_reference_models_options_keep_beam_search_exact(table, encoder_input):
-    """LayerNorm, GELU, learned positions (issue 41): the cached decoding steps still score as teacher forcing."""
-    torch.manual_seed(0)
-    model = Seq2SeqRecommender(SIDVocab(table, user_buckets=8), BRIDGE, encoder_input).eval()
-    assert not hasattr(model, "encoder_bias") and isinstance(model.encoder_norm, torch.nn.LayerNorm)
-    trie = PrefixTrie(table.codes, table.vocab_sizes)
-    users, history, lengths = histories(6, table.n_items)
-    k = min(5, table.n_items)
-    result = beam_search(model, trie, users, history, lengths, beam=table.n_items, k=k)
-    expected = score_all_items(model, users, history, lengths).topk(k, dim=1)
-    assert torch.equal(result.items, expected.indices)
-    assert torch.allclose(result.scores, expected.values, atol=1e-4)
-
-
 def test_learned_positions_tell_the_most_recent_item_apart():
     """With learned recency positions the same items in another order encode differently; the last item
     gets recency 0 whatever the history's length."""
     table = random_table()
     torch.manual_seed(0)
     model = Seq2SeqRecommender(SIDVocab(table, user_buckets=8), BRIDGE, "item_sum").eval()
+    assert not hasattr(model, "encoder_bias") and isinstance(model.encoder_norm, torch.nn.LayerNorm)
     assert model.recency(torch.tensor([3, 1]), 3).tolist() == [[2, 1, 0], [0, 0, 0]]
     users = torch.tensor([0, 0])
     history = torch.tensor([[1, 2, 3] + [-1] * 17, [3, 2, 1] + [-1] * 17])
