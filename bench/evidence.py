@@ -9,6 +9,9 @@ scored against the test targets; their summaries sit in the record under `metric
 
 Lists hold LIST_LENGTH items where the recommender can rank that many (a beam narrower than that gives its
 own width), and at least the protocol's largest cutoff; the metrics read the first K of them.
+
+Under the cold_items split, TIGER's epsilon rule is read from the same test lists (`cap_cold`): every system's
+list with at most a share COLD_CAP of cold items in any top K, summarised under `metrics.test_cold_capped`.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ from bench.slices import item_categories, item_popularity, user_slices
 LIST_LENGTH = 20
 PARTS = ("valid", "test")
 VARIANT_PREFIX = "decoding."
+COLD_CAP = 0.1  # TIGER's epsilon in its cold-start figure: the largest share of cold items in a top K
+CAPPED_PART = "test_cold_capped"
 
 
 def variant_part(name: str) -> str:
@@ -29,14 +34,50 @@ def variant_part(name: str) -> str:
 
 
 def _parts(arrays) -> list[str]:
-    """The evaluated parts whose lists the arrays hold: validation, test, then each decoding variant."""
+    """The evaluated parts whose lists the arrays hold: validation, test, the test lists under the epsilon
+    rule (cold_items split), then each decoding variant."""
     variants = sorted(key[:-len(".ranked")] for key in arrays
                       if key.startswith(VARIANT_PREFIX) and key.endswith(".ranked"))
-    return [part for part in PARTS if f"{part}.ranked" in arrays] + variants
+    capped = [CAPPED_PART] if "items.cold" in arrays and "test.ranked" in arrays else []
+    return [part for part in PARTS if f"{part}.ranked" in arrays] + capped + variants
+
+
+def _lists(arrays, part: str) -> np.ndarray:
+    if part == CAPPED_PART:
+        return cap_cold(arrays["test.ranked"].astype(np.int64), arrays["items.cold"].astype(bool))
+    return arrays[f"{part}.ranked"].astype(np.int64)
 
 
 def _targets_part(part: str) -> str:
-    return "test" if part.startswith(VARIANT_PREFIX) else part  # a variant re-decodes the test users
+    return "test" if part.startswith(VARIANT_PREFIX) or part == CAPPED_PART else part  # same test users
+
+
+def cap_cold(ranked: np.ndarray, cold: np.ndarray, share: float = COLD_CAP) -> np.ndarray:
+    """TIGER's epsilon rule on ranked lists: each list reordered so that every top K holds at most
+    floor(share * K) cold items. Walking down a list, a cold item that would break the cap waits and the next
+    warm item moves up; a waiting cold item takes the first place where the cap allows it. Nothing is added:
+    where the warm items run out and the cap still forbids a cold one, the place stays empty (-1)."""
+    ranked = np.asarray(ranked)
+    allowed = np.floor(share * np.arange(1, ranked.shape[1] + 1) + 1e-9).astype(int)  # cold items in the top K
+    is_cold = (ranked >= 0) & cold[np.maximum(ranked, 0)]
+    out = ranked.copy()
+    for row in np.flatnonzero((is_cold.cumsum(axis=1) > allowed).any(axis=1)):  # only lists that break it
+        out[row] = _capped(ranked[row], is_cold[row], allowed)
+    return out
+
+
+def _capped(items: np.ndarray, is_cold: np.ndarray, allowed: np.ndarray) -> list[int]:
+    warm = [item for item, c in zip(items, is_cold) if item >= 0 and not c]
+    waiting = [item for item, c in zip(items, is_cold) if c]
+    rank = {item: r for r, item in enumerate(items)}
+    placed, used = [], 0
+    for k in range(len(items)):
+        if waiting and used < allowed[k] and (not warm or rank[waiting[0]] < rank[warm[0]]):
+            placed.append(waiting.pop(0))
+            used += 1
+        else:
+            placed.append(warm.pop(0) if warm else -1)
+    return placed
 
 
 def nest(summary: dict[str, dict]) -> dict:
@@ -100,14 +141,14 @@ def metrics_from_lists(arrays, cutoffs) -> tuple[dict[str, np.ndarray], dict[str
     'decoding.NAME' (`nest` gives the record's layout)."""
     per_user, summary = {}, {}
     for part in _parts(arrays):
-        targets = arrays[f"{_targets_part(part)}.targets"]
-        if len(targets) != len(arrays[f"{part}.ranked"]):
+        targets, lists = arrays[f"{_targets_part(part)}.targets"], _lists(arrays, part)
+        if len(targets) != len(lists):
             from bench.errors import BenchError
 
-            raise BenchError(f"{part}: {len(arrays[f'{part}.ranked'])} ranked lists for {len(targets)} targets")
+            raise BenchError(f"{part}: {len(lists)} ranked lists for {len(targets)} targets")
         context = Context(targets.astype(np.int64), arrays["items.category"], arrays["items.popularity"],
                           arrays["items.cold"].astype(bool) if "items.cold" in arrays else None)
-        users, catalogue = compute(arrays[f"{part}.ranked"].astype(np.int64), context, cutoffs)
+        users, catalogue = compute(lists, context, cutoffs)
         per_user.update({f"{part}.{name}": values for name, values in users.items()})
         summary[part] = {**{name: float(np.mean(values, dtype=np.float64)) for name, values in users.items()},
                          **catalogue}

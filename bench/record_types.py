@@ -178,6 +178,8 @@ class Metrics:
     test: dict[str, float] = field(default_factory=dict, metadata={"schema": {"minProperties": 1, **METRIC_NAME}})
     # generative systems: test metrics at ID level (a colliding twin counts), as papers' evaluators count
     test_id_level: dict[str, float] = field(default_factory=dict, metadata={"schema": METRIC_NAME})
+    # cold_items split only: test metrics under TIGER's epsilon rule (bench.evidence.cap_cold), from the test lists
+    test_cold_capped: dict[str, float] = field(default_factory=dict, metadata={"schema": METRIC_NAME})
     # the suite's sampled decoding variants: test metrics per variant, computed from their own lists
     decoding: dict[str, dict[str, float]] = field(default_factory=dict, metadata={"schema": {
         "propertyNames": VARIANT_NAME, "additionalProperties": {"type": "object", "minProperties": 1, **METRIC_NAME}}})

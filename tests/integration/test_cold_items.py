@@ -34,8 +34,14 @@ def test_a_cold_run_keeps_its_slices_and_cold_share(tmp_path):
     assert random_record["metrics"]["test"]["cold_share@10"] > 0  # random ranks cold items like any other
     knn, knn_arrays = by_system["text-knn"]  # content only: cold items are found as warm ones are
     assert knn["metrics"]["test"]["cold_share@10"] > 0 and knn_arrays["test.recall@10"][is_cold].sum() > 0
+    # TIGER's epsilon rule (0.1): at most one cold item in a top 10, read from the same lists
+    capped = knn["metrics"]["test_cold_capped"]
+    assert capped["cold_share@10"] <= knn["metrics"]["test"]["cold_share@10"]
+    assert all("test_cold_capped" in r["metrics"] for r, _ in by_system.values())
     board = run_cli("leaderboard", "--suite", "tiny-cold", "--results-dir", str(tmp_path))
     assert board.returncode == 0, board.stderr
     text = (tmp_path / "leaderboards" / "tiny-cold.md").read_text()
     assert re.search(rf"\| warm \({cold['warm_test_users']:,}\)\s+\| cold \({cold['cold_test_users']:,}\)\s+\|", text)
     assert "cold share@10" in text
+    table = text[text.index("Cold-start items (TIGER's unseen items)"):]
+    assert re.search(r"\| text-knn\s+\| 1\s+\|", table) and "cold share@10, ε = 0.1" in table
