@@ -77,7 +77,8 @@ def build_across(suites: list[Suite], results: Path, figures: list | None = None
         table, systems = _systems_table(by_dataset, means, all_scores, names, budget, rows_csv)
         md += [f"## Budget `{budget}`", "", table, "", f"Test split, mean ± sample std over seeds (one value: one "
                f"seed); ranks by {short_name(headline)} within each dataset (1 = best, ties share the mean rank) over "
-               "the systems that have records there.", ""]
+               "the systems that every dataset has (a rank among other competitors would not compare); the others "
+               "show their metrics only.", ""]
         md += _tokenizer_ranks(tokenizer_scores, judge)
         md += _agreement_table(tokenizer_scores, all_scores, judge, headline)
         md += _scatter_figures(suites, means, systems, headline, budget, figures)
@@ -91,13 +92,21 @@ def build_across(suites: list[Suite], results: Path, figures: list | None = None
     return "\n".join(md), buffer.getvalue()
 
 
+def shared_ranks(scores: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+    """Each dataset's ranks over the entries that every dataset has: a rank among other competitors (Toys
+    without the systems Beauty has) would not compare."""
+    shared = set.intersection(*(set(s) for s in scores.values()))
+    return {d: ranks({n: v for n, v in s.items() if n in shared}) if shared else {} for d, s in scores.items()}
+
+
 def _systems_table(by_dataset: dict, means: dict, all_scores: dict, names: list[str], budget: str,
                    rows_csv: list) -> tuple[str, list[str]]:
-    """Every system's metrics and rank on each dataset, with its mean rank and range; the CSV rows appended."""
-    rank_all = {d: ranks(scores) for d, scores in all_scores.items()}
+    """Every system's metrics on each dataset and, for the systems every dataset has, its rank there with the
+    mean rank and range; the CSV rows appended."""
+    rank_all = shared_ranks(all_scores)
     systems = sorted(set().union(*(set(m) for m in means.values())))
-    mean_rank = {n: np.mean([rank_all[d][n] for d in rank_all if n in rank_all[d]]) for n in systems}
-    systems.sort(key=lambda n: (-sum(n in rank_all[d] for d in rank_all), mean_rank[n], n))
+    mean_rank = {n: np.mean([rank_all[d][n] for d in rank_all if n in rank_all[d]] or [np.inf]) for n in systems}
+    systems.sort(key=lambda n: (mean_rank[n], -sum(n in m for m in means.values()), n))
     table = []
     for system in systems:
         row = [system]
@@ -108,9 +117,9 @@ def _systems_table(by_dataset: dict, means: dict, all_scores: dict, names: list[
             if recs:
                 rows_csv.append({"budget": budget, "system": system, "dataset": dataset, "seeds": len(recs),
                                  **{f"{m}_mean": round(means[dataset][system][m], 6) for m in names},
-                                 "rank": rank_all[dataset][system]})
+                                 "rank": rank_all[dataset].get(system, "")})
         present = [rank_all[d][system] for d in rank_all if system in rank_all[d]]
-        row.append(f"{np.mean(present):.1f}" + (f" ({min(present):g}-{max(present):g})" if len(present) > 1 else ""))
+        row.append(f"{np.mean(present):.1f} ({min(present):g}-{max(present):g})" if present else "—")
         table.append(row)
     headers = ["system"]
     for dataset in by_dataset:
@@ -121,18 +130,19 @@ def _systems_table(by_dataset: dict, means: dict, all_scores: dict, names: list[
 
 def _tokenizer_ranks(tokenizer_scores: dict, judge: str) -> list[str]:
     """Each dataset's ranking of the tokenizers through the judge, with the mean rank and its spread."""
-    token_ranks = {d: ranks(scores) for d, scores in tokenizer_scores.items()}
-    tokenizers = sorted(set().union(*(set(r) for r in token_ranks.values())),
-                        key=lambda t: (np.mean([token_ranks[d][t] for d in token_ranks if t in token_ranks[d]]), t))
+    token_ranks = shared_ranks(tokenizer_scores)
+    ranked = set().union(*(set(r) for r in token_ranks.values()))
+    tokenizers = sorted(ranked, key=lambda t: (np.mean([token_ranks[d][t] for d in token_ranks]), t))
     rows = []
     for tokenizer in tokenizers:
-        present = [token_ranks[d][tokenizer] for d in token_ranks if tokenizer in token_ranks[d]]
-        rows.append([tokenizer] + [f"{token_ranks[d][tokenizer]:g}" if tokenizer in token_ranks[d] else "—"
-                                   for d in token_ranks]
-                    + [f"{np.mean(present):.2f}", f"{np.std(present):.2f}" if len(present) > 1 else "—"])
+        present = [token_ranks[d][tokenizer] for d in token_ranks]
+        rows.append([tokenizer, *(f"{r:g}" for r in present), f"{np.mean(present):.2f}", f"{np.std(present):.2f}"])
+    missing = sorted(set().union(*(set(s) for s in tokenizer_scores.values())) - ranked)
     return [f"### Tokenizers through `{judge}`: rank per dataset", "",
             tabulate(rows, headers=["tokenizer", *token_ranks, "mean rank", "spread (std)"], tablefmt="github",
-                     disable_numparse=True), ""]
+                     disable_numparse=True) if rows else "No tokenizer has records through the judge on every dataset.",
+            "", f"Ranks over the {len(rows)} tokenizer(s) every dataset has"
+            + (f"; not ranked, for want of records on some dataset: {', '.join(missing)}." if missing else "."), ""]
 
 
 def _agreement_table(tokenizer_scores: dict, all_scores: dict, judge: str, headline: str) -> list[str]:

@@ -5,7 +5,7 @@ import math
 
 import pytest
 
-from bench.leaderboard.across import agreement, judge_of, ranks
+from bench.leaderboard.across import agreement, judge_of, ranks, shared_ranks
 from bench.suites import load_suite
 from tests.conftest import run_cli
 
@@ -18,6 +18,9 @@ def test_ranks_and_kendalls_tau():
     assert tau == pytest.approx(-1.0)
     assert math.isnan(agreement({"a": 1, "b": 2}, {"a": 1, "b": 2})[1])  # two systems: no τ
     assert judge_of(load_suite("amazon-beauty")) == "tiger"  # not an ablation entry that pairs with a few
+    # ranks count only the systems every dataset has: c, missing on y, would push b down on x alone
+    assert shared_ranks({"x": {"a": 3, "b": 1, "c": 2}, "y": {"a": 1, "b": 2}}) == {"x": {"a": 1, "b": 2},
+                                                                                    "y": {"a": 2, "b": 1}}
 
 
 @pytest.mark.slow
