@@ -60,8 +60,8 @@ def add_slices(results: Path, suite: str | None = None) -> dict[str, list[Path]]
             continue
         name, protocol = record["dataset"]["name"], record["protocol"]
         settings = {k: v for k, v in protocol.items() if k in fields and k != "split"}  # "split": its description
-        if recorded_split(protocol):
-            settings["split"] = recorded_split(protocol)
+        if split := recorded_split(protocol):
+            settings["split"] = split
         config = build(ProtocolConfig, settings, "protocol")
         if name not in DATASETS or protocol_hash(config) != protocol["hash"]:
             out["skipped"].append(path)

@@ -8,37 +8,29 @@ import numpy as np
 from tabulate import tabulate
 
 from bench.evidence import CAPPED_PART, COLD_CAP
-from bench.leaderboard.significance import p_text, same_users
+from bench.leaderboard.evidence_tables import table_k
+from bench.leaderboard.significance import p_text, per_user_mean, same_users
 from bench.metrics import short_name
+from bench.slices import COLD_SLICES
 from bench.stats import holm, paired_comparison
 
-COLD = 1  # index of "cold" in bench.slices.COLD_SLICES
-
-
-def _per_user(recs: list[dict], part: str, metric: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(users, cold label per user, the metric per user averaged over the records' seeds)."""
-    arrays = recs[0]["_arrays"]
-    for record in recs[1:]:
-        same_users(arrays["users"], record["_arrays"]["users"], record["system"], recs[0]["system"])
-    values = np.mean([r["_arrays"][f"{part}.{metric}"].astype(np.float64) for r in recs], axis=0)
-    return arrays["users"], arrays["test.slice.item"] == COLD, values
+COLD = COLD_SLICES.index("cold")
 
 
 def cold_start_table(systems: dict[str, list[dict]], order: list[str], cutoffs, reference: str | None) -> list[str]:
-    k = 10 if 10 in cutoffs else max(cutoffs)
+    k = table_k(cutoffs)
     recall, ndcg, share = f"recall@{k}", f"ndcg@{k}", f"cold_share@{k}"
     kept = {s: [r for r in systems[s] if f"{CAPPED_PART}.{recall}" in r.get("_arrays", {})] for s in order}
     kept = {s: recs for s, recs in kept.items() if recs}
     if not kept:
         return []
     rows, raw = [], []
-    baseline = _per_user(kept[reference], "test", ndcg) if reference in kept else None
+    baseline = per_user_mean(kept[reference], ndcg) if reference in kept else None
     for system, recs in kept.items():
         row = [system, len(recs)]
+        cold = recs[0]["_arrays"]["test.slice.item"] == COLD
         for part in ("test", CAPPED_PART):
-            _, cold, r_values = _per_user(recs, part, recall)
-            _, _, n_values = _per_user(recs, part, ndcg)
-            _, _, shares = _per_user(recs, part, share)
+            r_values, n_values, shares = (per_user_mean(recs, metric, part)[1] for metric in (recall, ndcg, share))
             row += [f"{r_values[~cold].mean():.4f}", f"{r_values[cold].mean():.4f}", f"{n_values[~cold].mean():.4f}",
                     f"{n_values[cold].mean():.4f}", f"{shares.mean():.3f}"]
         if baseline is None:
@@ -46,9 +38,9 @@ def cold_start_table(systems: dict[str, list[dict]], order: list[str], cutoffs, 
         elif system == reference:
             row += ["reference", "", ""]
         else:
-            users, cold, values = _per_user(recs, "test", ndcg)
+            users, values = per_user_mean(recs, ndcg)
             same_users(users, baseline[0], system, reference)
-            comparison = paired_comparison(values[cold], baseline[2][cold])
+            comparison = paired_comparison(values[cold], baseline[1][cold])
             raw.append((len(rows), comparison.p_value))
             row += [f"{comparison.mean_difference:+.4f}", f"[{comparison.ci_low:+.4f}, {comparison.ci_high:+.4f}]", ""]
         rows.append(row)

@@ -19,7 +19,7 @@ def beyond_metrics() -> list[str]:
 BOOTSTRAP_SAMPLES = 200
 
 
-def _k(cutoffs) -> int:
+def table_k(cutoffs) -> int:
     return 10 if 10 in cutoffs else max(cutoffs)
 
 
@@ -41,7 +41,7 @@ def beyond_accuracy_table(systems: dict[str, list[dict]], order: list[str], cuto
     """Every registered metric beyond Recall and NDCG (coverage, Entropy, tail share, novelty, average
     popularity, Gini of exposure, MRR, and any registered later) at K = 10: the mean over seeds; a catalogue
     metric also gets seed 0's bootstrap interval over users."""
-    k = _k(cutoffs)
+    k = table_k(cutoffs)
     held = {name for recs in systems.values() for r in recs for name in r["metrics"]["test"]}
     # a metric that needs a context only some splits have (cold share) gets a column where a record has it
     beyond = [m for m in beyond_metrics() if not REGISTRY[m].needs or f"{m}@{k}" in held]
@@ -140,7 +140,7 @@ def decoding_table(systems: dict[str, list[dict]], order: list[str], variants: d
     from bench.metrics import display_name
     from bench.stats import holm, paired_comparison
 
-    k = _k(cutoffs)
+    k = table_k(cutoffs)
     diversity = f"entropy@{k}"
     points = decoding_points(systems, order, variants, accuracy, diversity)
     if not points:

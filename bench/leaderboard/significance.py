@@ -25,8 +25,9 @@ def method_text(tested: tuple[str, str]) -> str:
             f"calibrated, Wilcoxon and sign tests are not (Ihemelandu & Ekstrand, SIGIR'23).")
 
 
-def per_user_mean(recs: list[dict], metric: str) -> tuple[np.ndarray, np.ndarray]:
-    """(users, the metric per user averaged over the records' seeds); every seed must rank the same users."""
+def per_user_mean(recs: list[dict], metric: str, part: str = "test") -> tuple[np.ndarray, np.ndarray]:
+    """(users, the metric per user averaged over the records' seeds) of one evaluated part ('test', or
+    another list of the test users); every seed must rank the same users."""
     users, values = None, []
     for record in recs:
         side = record["_arrays"]
@@ -34,7 +35,7 @@ def per_user_mean(recs: list[dict], metric: str) -> tuple[np.ndarray, np.ndarray
             raise BenchError(f"{record['_path']}: evaluated users differ between seeds of {record['system']}; "
                              "records of one system must rank the same users")
         users = side["users"]
-        values.append(side[f"test.{metric}"].astype(np.float64))
+        values.append(side[f"{part}.{metric}"].astype(np.float64))
     return users, np.mean(values, axis=0)
 
 
