@@ -67,5 +67,13 @@ class Cache:
         arrays, meta = compute()
         return arrays, self.store(key, arrays, meta), False
 
+    def entries(self, stage: str):
+        """Every intact entry of one stage, as (arrays, meta): for finding an artifact by what it holds."""
+        folder = self.root / "artifacts" / stage
+        for meta_path in sorted(folder.glob(f"{stage}-*.json")) if folder.is_dir() else ():
+            found = self.load(meta_path.stem)
+            if found is not None:
+                yield found
+
     def clear(self) -> None:
         shutil.rmtree(self.root / "artifacts", ignore_errors=True)

@@ -141,6 +141,9 @@ def _parser() -> argparse.ArgumentParser:
     rescore.add_argument("--suite", help="only this suite's records (its results folder name); default: all")
     rescore.add_argument("--add-slices", action="store_true", help="first give records made before slices were "
                          "kept their slice labels, from their dataset (read once; the records' hashes must match)")
+    rescore.add_argument("--add-sid-prefixes", action="store_true", help="first give generative records made "
+                         "before it was kept each item's SID prefix (TIGER's retrieval of unseen items), from the "
+                         "SID table of the same hash in this machine's cache")
 
     check = command("check", "run a plugin's contract checks, or validate a record, dataset folder or suite", "set")
     check.add_argument("what", choices=["tokenizer", "recommender", "record", "dataset", "suite"])
@@ -261,7 +264,7 @@ def cmd_rescore(args) -> int:
     from bench import rescore
     from bench.paths import results_dir
 
-    print(rescore.run(args.results_dir or results_dir(), args.suite, args.add_slices))
+    print(rescore.run(args.results_dir or results_dir(), args.suite, args.add_slices, args.add_sid_prefixes))
     return 0
 
 

@@ -12,6 +12,10 @@ own width), and at least the protocol's largest cutoff; the metrics read the fir
 
 Under the cold_items split, TIGER's epsilon rule is read from the same test lists (`cap_cold`): every system's
 list with at most a share COLD_CAP of cold items in any top K, summarised under `metrics.test_cold_capped`.
+A generative system's side file also keeps each item's retrieval prefix (`items.sid_prefix`, its ID less the
+last code), and TIGER's retrieval rule for unseen items is read from it (`retrieve_by_prefix`): after each
+generated item come the items without training interactions that share its prefix, then the epsilon cap;
+summarised under `metrics.test_cold_prefix`.
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ PARTS = ("valid", "test")
 VARIANT_PREFIX = "decoding."
 COLD_CAP = 0.1  # TIGER's epsilon in its cold-start figure: the largest share of cold items in a top K
 CAPPED_PART = "test_cold_capped"
+PREFIX_PART = "test_cold_prefix"
+DERIVED_PARTS = (CAPPED_PART, PREFIX_PART)  # scored on the test targets, from the test lists
 
 
 def variant_part(name: str) -> str:
@@ -35,21 +41,26 @@ def variant_part(name: str) -> str:
 
 def _parts(arrays) -> list[str]:
     """The evaluated parts whose lists the arrays hold: validation, test, the test lists under the epsilon
-    rule (cold_items split), then each decoding variant."""
+    rule and under TIGER's prefix retrieval (cold_items split; the latter for generative systems), then each
+    decoding variant."""
     variants = sorted(key[:-len(".ranked")] for key in arrays
                       if key.startswith(VARIANT_PREFIX) and key.endswith(".ranked"))
-    capped = [CAPPED_PART] if "items.cold" in arrays and "test.ranked" in arrays else []
-    return [part for part in PARTS if f"{part}.ranked" in arrays] + capped + variants
+    cold = "items.cold" in arrays and "test.ranked" in arrays
+    derived = [CAPPED_PART] * cold + [PREFIX_PART] * (cold and "items.sid_prefix" in arrays)
+    return [part for part in PARTS if f"{part}.ranked" in arrays] + derived + variants
 
 
 def _lists(arrays, part: str) -> np.ndarray:
     if part == CAPPED_PART:
         return cap_cold(arrays["test.ranked"].astype(np.int64), arrays["items.cold"].astype(bool))
+    if part == PREFIX_PART:
+        return retrieve_by_prefix(arrays["test.ranked"].astype(np.int64), arrays["items.sid_prefix"],
+                                  arrays["items.popularity"] == 0)
     return arrays[f"{part}.ranked"].astype(np.int64)
 
 
 def _targets_part(part: str) -> str:
-    return "test" if part.startswith(VARIANT_PREFIX) or part == CAPPED_PART else part  # same test users
+    return "test" if part.startswith(VARIANT_PREFIX) or part in DERIVED_PARTS else part  # same test users
 
 
 def cap_cold(ranked: np.ndarray, cold: np.ndarray, share: float = COLD_CAP) -> np.ndarray:
@@ -80,6 +91,34 @@ def _capped(items: np.ndarray, is_cold: np.ndarray, allowed: np.ndarray) -> list
     return placed
 
 
+def retrieve_by_prefix(ranked: np.ndarray, prefix: np.ndarray, unseen: np.ndarray,
+                       share: float = COLD_CAP) -> np.ndarray:
+    """TIGER's retrieval of unseen items on ranked lists of generated IDs: after each listed item come the
+    unseen items (no training interaction: what the rule can know) whose ID shares its prefix (`prefix`: group
+    index per item, `SIDTable.prefix_groups`), in item order, each once; then the epsilon cap (`cap_cold`, over
+    the unseen items) and the list's own length. A decoder never trained on an unseen item's last code can still
+    reach it through the codes it shares with items it was trained on."""
+    ranked = np.asarray(ranked)
+    prefix, unseen = np.asarray(prefix), np.asarray(unseen, dtype=bool)
+    members: dict[int, list[int]] = {}
+    for item in np.flatnonzero(unseen):
+        members.setdefault(int(prefix[item]), []).append(int(item))
+    unseen_in_group = np.bincount(prefix[unseen], minlength=int(prefix.max()) + 1)
+    reaches = unseen_in_group[prefix] - unseen > 0  # items whose prefix leads to an unseen item other than itself
+    width, out = ranked.shape[1], ranked.copy()
+    for row in np.flatnonzero(((ranked >= 0) & reaches[np.maximum(ranked, 0)]).any(axis=1)):
+        listed = [int(i) for i in ranked[row] if i >= 0]
+        expanded, seen = [], set(listed)
+        for item in listed:
+            expanded.append(item)
+            for other in members.get(int(prefix[item]), ()):
+                if other not in seen:
+                    expanded.append(other)
+                    seen.add(other)
+        out[row] = cap_cold(np.array([expanded]), unseen, share)[0][:width]
+    return cap_cold(out, unseen, share)
+
+
 def nest(summary: dict[str, dict]) -> dict:
     """Summaries keyed by part ('decoding.t1') as the record holds them (`metrics.decoding.t1`)."""
     out = {part: values for part, values in summary.items() if not part.startswith(VARIANT_PREFIX)}
@@ -107,12 +146,15 @@ def item_dtype(n_items: int):
     return np.int16 if n_items < 2 ** 15 else np.int32
 
 
-def evidence_arrays(split, dataset, ranked: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """The side file's evidence: `{part}.ranked`, `{part}.targets`, `test.slice.<name>`, `items.*`."""
+def evidence_arrays(split, dataset, ranked: dict[str, np.ndarray], sids=None) -> dict[str, np.ndarray]:
+    """The side file's evidence: `{part}.ranked`, `{part}.targets`, `test.slice.<name>`, `items.*` (with a
+    SID table: `items.sid_prefix`, each item's retrieval prefix)."""
     popularity = item_popularity(split)
     categories = dataset.item_meta and tuple(m.categories for m in dataset.item_meta)
     dtype = item_dtype(split.n_items)
     out = {"items.popularity": popularity, "items.category": item_categories(categories, split.n_items)}
+    if sids is not None:
+        out["items.sid_prefix"] = sids.prefix_groups()
     if split.cold_items is not None:
         cold = np.zeros(split.n_items, dtype=bool)
         cold[split.cold_items] = True

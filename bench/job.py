@@ -139,7 +139,7 @@ def execute(job_plan: JobPlan, device: str, dataset: Dataset, split: Split, on_e
             model, split, name, sampling, decoding.variant_seed(job.seed, name), max(split.config.cutoffs))
     seconds["decoding_s"] = sum(v["seconds"] for v in variants.values())
     report = {**call_info, **report_dict(model.report())}
-    arrays = evidence.evidence_arrays(split, dataset, ranked)
+    arrays = evidence.evidence_arrays(split, dataset, ranked, sids)
     _, metrics = evidence.metrics_from_lists(arrays, split.config.cutoffs)
     return Outcome(tokenizer_info, info, report, ranked, arrays, evidence.nest(metrics), fidelity, seconds,
                    id_level, variants)

@@ -180,6 +180,9 @@ class Metrics:
     test_id_level: dict[str, float] = field(default_factory=dict, metadata={"schema": METRIC_NAME})
     # cold_items split only: test metrics under TIGER's epsilon rule (bench.evidence.cap_cold), from the test lists
     test_cold_capped: dict[str, float] = field(default_factory=dict, metadata={"schema": METRIC_NAME})
+    # cold_items split, generative systems: test metrics under TIGER's retrieval of unseen items by their ID's
+    # prefix, then the epsilon rule (bench.evidence.retrieve_by_prefix)
+    test_cold_prefix: dict[str, float] = field(default_factory=dict, metadata={"schema": METRIC_NAME})
     # the suite's sampled decoding variants: test metrics per variant, computed from their own lists
     decoding: dict[str, dict[str, float]] = field(default_factory=dict, metadata={"schema": {
         "propertyNames": VARIANT_NAME, "additionalProperties": {"type": "object", "minProperties": 1, **METRIC_NAME}}})

@@ -4,7 +4,9 @@ records keep, without retraining; each record's summary is rewritten so that it 
 Adding a metric is one function in bench/metric_registry.py and one `rescore`. Records made before lists were
 kept (schema version 1) keep their summaries: their accuracy stays valid, and the new columns show "—".
 `--add-slices` gives them the slice labels (from the dataset, once), so their per-user accuracy can be read
-per slice too; the leaderboard itself never opens a dataset.
+per slice too; the leaderboard itself never opens a dataset. `--add-sid-prefixes` gives generative records
+made before it was kept each item's retrieval prefix (from the cached SID table), for TIGER's retrieval of
+unseen items.
 """
 
 from __future__ import annotations
@@ -79,13 +81,50 @@ def add_slices(results: Path, suite: str | None = None) -> dict[str, list[Path]]
     return out
 
 
+def add_sid_prefixes(results: Path, suite: str | None = None, cache=None) -> dict[str, list[Path]]:
+    """Each item's retrieval prefix (`items.sid_prefix`, for TIGER's retrieval of unseen items) for generative
+    records made before it was kept, from the SID table in this machine's cache whose hash is the record's
+    `sid_table_hash` (never refitted: a table not cached is reported). The side file gains one array and
+    nothing else changes."""
+    from bench.cache import Cache
+    from bench.io import load_npz
+    from bench.tokenizer import SIDTable
+
+    out: dict[str, list[Path]] = {"added": [], "had them": [], "not cached": []}
+    tables: dict[str, SIDTable] | None = None
+    for path in records.find_records(results, suite):
+        record = records.read_record(path)
+        if not record.get("tokenizer"):
+            continue
+        records.read_per_user(path, record)  # sha-checked
+        arrays = load_npz(records.per_user_path(path).with_name(record["per_user"]["file"]))
+        if "items.sid_prefix" in arrays:
+            out["had them"].append(path)
+            continue
+        if not evidence.has_lists(arrays):
+            continue
+        if tables is None:  # read once, only when some record needs it
+            tables = {}
+            for stored, _ in (cache or Cache()).entries("sid_table"):
+                table = SIDTable.load(stored["table"].tobytes())
+                tables[table.hash()] = table
+        table = tables.get(record["tokenizer"]["sid_table_hash"])
+        if table is None or table.n_items != len(arrays["items.popularity"]):
+            out["not cached"].append(path)
+            continue
+        sids = {"items.sid_prefix": table.prefix_groups()}
+        records.write_run(path, {k: v for k, v in record.items() if not k.startswith("_")}, {**arrays, **sids})
+        out["added"].append(path)
+    return out
+
+
 def summary_text(result: dict[str, list[Path]], seconds: float) -> str:
     return (f"{len(result['rescored'])} record(s) rescored, {len(result['unchanged'])} already current, "
             f"{len(result['no lists'])} without ranked lists (made before lists were kept; left as they are) "
             f"in {seconds:.1f}s")
 
 
-def run(results: Path, suite: str | None, slices: bool = False) -> str:
+def run(results: Path, suite: str | None, slices: bool = False, sid_prefixes: bool = False) -> str:
     start = time.perf_counter()
     lines = []
     if slices:
@@ -93,5 +132,11 @@ def run(results: Path, suite: str | None, slices: bool = False) -> str:
         lines.append(f"slices added to {len(added['added'])} record(s) made before they were kept; "
                      f"{len(added['had them'])} had them; {len(added['skipped'])} skipped (not a registered "
                      "dataset, or its data, protocol or users differ from the record's)")
+    if sid_prefixes:
+        added = add_sid_prefixes(results, suite)
+        lines.append(f"SID prefixes added to {len(added['added'])} generative record(s); "
+                     f"{len(added['had them'])} had them; {len(added['not cached'])} whose SID table is not in "
+                     "this machine's cache (run `python -m bench tokenize` for it first): "
+                     + (", ".join(str(p) for p in added["not cached"]) or "none"))
     result = rescore(results, suite)
     return "\n".join(lines + [summary_text(result, time.perf_counter() - start)])

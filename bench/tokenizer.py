@@ -201,6 +201,17 @@ class SIDTable:
         """[n_items] the index of each item's semantic ID: colliding items (twins) share one."""
         return np.unique(self.semantic_codes(), axis=0, return_inverse=True)[1].reshape(-1)
 
+    def prefix_groups(self) -> np.ndarray:
+        """[n_items] the index of each item's ID less its last code: TIGER's retrieval prefix for unseen items
+        (its first three of four codes). Fixed length: the first L-1 codes (the semantic codes where the last
+        level disambiguates). Variable length: the tokens before the last one that precedes the end code."""
+        if self.end_code is None:
+            prefixes = self.codes[:, :-1]
+        else:
+            prefixes = self.codes.copy()
+            prefixes[np.arange(self.n_items), self.lengths - 2] = self.end_code  # lengths count the end code
+        return np.unique(prefixes, axis=0, return_inverse=True)[1].reshape(-1).astype(np.int32)
+
     @property
     def has_user_ids(self) -> bool:
         return self.user_codes is not None
