@@ -7,6 +7,7 @@ import numpy as np
 from tabulate import tabulate
 
 from bench.evidence import flatten
+from bench.leaderboard.significance import p_text, per_user_mean
 from bench.metric_registry import REGISTRY, Context
 from bench.slices import SLICES
 
@@ -106,11 +107,6 @@ def slice_table(systems: dict[str, list[dict]], order: list[str], metric: str) -
             "", tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True), ""]
 
 
-def _variant_values(recs: list[dict], part: str, metric: str) -> np.ndarray:
-    """Each test user's `metric` under one decoding (part 'test' or 'decoding.NAME'), averaged over seeds."""
-    return np.mean([r["_arrays"][f"{part}.{metric}"].astype(np.float64) for r in recs], axis=0)
-
-
 def decoding_points(systems: dict[str, list[dict]], order: list[str], variants: dict, accuracy: str,
                     diversity: str) -> list[tuple[str, str, list[dict], float, float]]:
     """(system, decoding, records, diversity mean, accuracy mean) for the beam and each of the suite's
@@ -128,8 +124,8 @@ def decoding_points(systems: dict[str, list[dict]], order: list[str], variants: 
         if len(settings) == 1:
             continue
         for name, part in settings:
-            points.append((system, name, recs, float(_variant_values(recs, part, diversity).mean()),
-                           float(_variant_values(recs, part, accuracy).mean())))
+            points.append((system, name, recs, float(per_user_mean(recs, diversity, part)[1].mean()),
+                           float(per_user_mean(recs, accuracy, part)[1].mean())))
     return points
 
 
@@ -154,12 +150,12 @@ def decoding_table(systems: dict[str, list[dict]], order: list[str], variants: d
         if name == "beam":
             row += ["", "", ""]
         else:
-            comparison = paired_comparison(_variant_values(recs, part, accuracy), _variant_values(recs, "test", accuracy))
+            comparison = paired_comparison(per_user_mean(recs, accuracy, part)[1], per_user_mean(recs, accuracy)[1])
             raw.append((len(rows), comparison.p_value))
             row += [f"{comparison.mean_difference:+.4f}", f"[{comparison.ci_low:+.4f}, {comparison.ci_high:+.4f}]", ""]
         rows.append(row)
     for (index, _), p in zip(raw, holm([p for _, p in raw])):
-        rows[index][-1] = "<1e-4" if p < 1e-4 else f"{p:.4f}"
+        rows[index][-1] = p_text(p)
     figures.append((f"{base}.diversity.png", "accuracy_against_diversity",
                     [(s, n, e, v) for s, n, _, e, v in points], f"{base.replace('.', ', budget ')}: "
                     "accuracy against diversity", display_name(accuracy)))
