@@ -6,7 +6,7 @@ item's category and training popularity), registered with its direction and scop
 - scope "user": one value per user (accuracy, a list's entropy or novelty); the summary is the mean, and
   paired tests compare systems user by user;
 - scope "catalogue": one value for the whole set of lists (coverage, Gini of exposure); the leaderboard gives
-  it a bootstrap interval over users.
+  its range over seeds (a bootstrap over users would not do: a resample covers fewer distinct items).
 
 Adding a metric is one decorated function; `python -m bench rescore` then computes it for every record that
 kept its ranked lists, without retraining.

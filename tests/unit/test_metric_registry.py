@@ -40,3 +40,26 @@ def test_registry_says_direction_and_scope():
     assert parse("mrr@20") == (REGISTRY["mrr"], 20)
     with pytest.raises(BenchError, match="unknown metric 'precision@10'"):
         parse("precision@10")
+
+
+def test_catalogue_metrics_show_their_range_over_seeds():
+    """The beyond-accuracy table brackets a catalogue metric with its min and max over seeds, which contain
+    the mean by construction (a bootstrap over users did not: it lay below its own point); a per-user metric
+    and a one-seed system get no brackets."""
+    from bench.leaderboard.evidence_tables import beyond_accuracy_table
+
+    def record(seed, coverage, novelty):
+        return {"seeds": {"run": seed}, "metrics": {"test": {"coverage@10": coverage, "novelty@10": novelty}}}
+
+    systems = {"three": [record(2, 0.52, 9.0), record(0, 0.50, 8.0), record(1, 0.60, 10.0)],
+               "one": [record(0, 0.40, 7.0)]}
+    table = "\n".join(beyond_accuracy_table(systems, ["three", "one"], (10,)))
+    lines = table.splitlines()
+    header = [cell.strip() for cell in next(line for line in lines if line.startswith("| system")).split("|")]
+
+    def cells(system):
+        row = [cell.strip() for cell in next(line for line in lines if line.startswith(f"| {system} ")).split("|")]
+        return dict(zip(header, row))
+
+    assert cells("three")["coverage@10"] == "0.5400 [0.5000, 0.6000]" and cells("three")["novelty@10"] == "9.0000"
+    assert cells("one")["coverage@10"] == "0.4000" and cells("one")["novelty@10"] == "7.0000"
