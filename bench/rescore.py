@@ -38,6 +38,21 @@ def rescore(results: Path, suite: str | None = None) -> dict[str, list[Path]]:
     return out
 
 
+def _stored_arrays(path: Path, record: dict) -> dict:
+    """The record's side file as stored (sha-checked first), without the metrics reading it recomputes."""
+    from bench.io import load_npz
+
+    records.read_per_user(path, record)  # sha-checked: a tampered side file is refused here
+    return load_npz(records.per_user_path(path).with_name(record["per_user"]["file"]))
+
+
+def _extend_side_file(path: Path, record: dict, arrays: dict, new: dict) -> None:
+    """The record written again with its side file plus the `new` arrays (those it lacks); nothing else
+    changes but the side file's sha256."""
+    added = {k: v for k, v in new.items() if k not in arrays}
+    records.write_run(path, {k: v for k, v in record.items() if not k.startswith("_")}, {**arrays, **added})
+
+
 def add_slices(results: Path, suite: str | None = None) -> dict[str, list[Path]]:
     """Slice labels and item context (bench.slices) for records made before they were kept, from the split of
     the dataset they name, read once per (dataset, protocol): each record's data hashes, protocol hash and
@@ -47,7 +62,6 @@ def add_slices(results: Path, suite: str | None = None) -> dict[str, list[Path]]
     from bench.config import build
     from bench.data import DATASETS, load_dataset
     from bench.identity import protocol_hash
-    from bench.io import load_npz
     from bench.protocol import ProtocolConfig, make_split, recorded_split
 
     out: dict[str, list[Path]] = {"added": [], "had them": [], "skipped": []}
@@ -55,8 +69,7 @@ def add_slices(results: Path, suite: str | None = None) -> dict[str, list[Path]]
     fields = ProtocolConfig.__dataclass_fields__
     for path in records.find_records(results, suite):
         record = records.read_record(path)
-        records.read_per_user(path, record)  # sha-checked
-        arrays = load_npz(records.per_user_path(path).with_name(record["per_user"]["file"]))
+        arrays = _stored_arrays(path, record)
         if "test.slice.transition" in arrays:
             out["had them"].append(path)
             continue
@@ -76,7 +89,7 @@ def add_slices(results: Path, suite: str | None = None) -> dict[str, list[Path]]
             out["skipped"].append(path)
             continue
         context = evidence.evidence_arrays(split, dataset, {})  # no lists: item context and test slices only
-        records.write_run(path, {k: v for k, v in record.items() if not k.startswith("_")}, {**context, **arrays})
+        _extend_side_file(path, record, arrays, context)
         out["added"].append(path)
     return out
 
@@ -87,7 +100,6 @@ def add_sid_prefixes(results: Path, suite: str | None = None, cache=None) -> dic
     `sid_table_hash` (never refitted: a table not cached is reported). The side file gains one array and
     nothing else changes."""
     from bench.cache import Cache
-    from bench.io import load_npz
     from bench.tokenizer import SIDTable
 
     out: dict[str, list[Path]] = {"added": [], "had them": [], "not cached": []}
@@ -96,8 +108,7 @@ def add_sid_prefixes(results: Path, suite: str | None = None, cache=None) -> dic
         record = records.read_record(path)
         if not record.get("tokenizer"):
             continue
-        records.read_per_user(path, record)  # sha-checked
-        arrays = load_npz(records.per_user_path(path).with_name(record["per_user"]["file"]))
+        arrays = _stored_arrays(path, record)
         if "items.sid_prefix" in arrays:
             out["had them"].append(path)
             continue
@@ -112,8 +123,7 @@ def add_sid_prefixes(results: Path, suite: str | None = None, cache=None) -> dic
         if table is None or table.n_items != len(arrays["items.popularity"]):
             out["not cached"].append(path)
             continue
-        sids = {"items.sid_prefix": table.prefix_groups()}
-        records.write_run(path, {k: v for k, v in record.items() if not k.startswith("_")}, {**arrays, **sids})
+        _extend_side_file(path, record, arrays, {"items.sid_prefix": table.prefix_groups()})
         out["added"].append(path)
     return out
 
