@@ -105,8 +105,11 @@ def retrieve_by_prefix(ranked: np.ndarray, prefix: np.ndarray, unseen: np.ndarra
         members.setdefault(int(prefix[item]), []).append(int(item))
     unseen_in_group = np.bincount(prefix[unseen], minlength=int(prefix.max()) + 1)
     reaches = unseen_in_group[prefix] - unseen > 0  # items whose prefix leads to an unseen item other than itself
-    width, out = ranked.shape[1], ranked.copy()
-    for row in np.flatnonzero(((ranked >= 0) & reaches[np.maximum(ranked, 0)]).any(axis=1)):
+    width = ranked.shape[1]
+    expands = ((ranked >= 0) & reaches[np.maximum(ranked, 0)]).any(axis=1)
+    out = ranked.copy()
+    out[~expands] = cap_cold(ranked[~expands], unseen, share)  # the beam's own unseen items still meet the cap
+    for row in np.flatnonzero(expands):
         listed = [int(i) for i in ranked[row] if i >= 0]
         expanded, seen = [], set(listed)
         for item in listed:
@@ -115,8 +118,8 @@ def retrieve_by_prefix(ranked: np.ndarray, prefix: np.ndarray, unseen: np.ndarra
                 if other not in seen:
                     expanded.append(other)
                     seen.add(other)
-        out[row] = cap_cold(np.array([expanded]), unseen, share)[0][:width]
-    return cap_cold(out, unseen, share)
+        out[row] = cap_cold(np.array([expanded]), unseen, share)[0][:width]  # capped before it is cut
+    return out
 
 
 def nest(summary: dict[str, dict]) -> dict:
