@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -97,6 +98,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--recommenders", type=comma_list(str), help="only these recommenders of the suite")
     run.add_argument("--dataset-path", help="run the suite on your own dataset folder instead")
     run.add_argument("--force", action="store_true", help="rerun jobs that already have a record")
+    run.add_argument("--replace-stale", action="store_true",
+                     help="rerun only jobs whose record holds other settings (after a budget changed); keep the rest")
     run.add_argument("--threads", type=int, help="CPU threads per job (default: all cores, divided among workers)")
     run.add_argument("--workers", type=int, default=1,
                      help="run independent jobs in N processes (CPU threads divided; one GPU each if several)")
@@ -183,6 +186,8 @@ def cmd_run(args) -> int:
 
     suite = _suite(args)
     options = RunOptions(**{name: getattr(args, name) for name in RunOptions.__dataclass_fields__})
+    if args.replace_stale and not args.force:
+        options = dataclasses.replace(options, force="stale")
     if args.dry_run:
         print(describe_plan(suite, options), end="")
         return 0

@@ -7,7 +7,7 @@ results folder or among the project's committed records of the suite (a fresh fo
 of the same recommender plugin, else of that system's records made with older settings. A SID table that no
 run record has used yet (a new tokenizer or seed) adds its tokenizer's median fit time once (from run records
 or `tokenize` records; a table already in the cache makes that an overestimate). A job whose record holds
-other settings is counted too: `run --force` retrains it. Records carry the wall time of the host that made
+other settings is counted too: `run --replace-stale` retrains it. Records carry the wall time of the host that made
 them (two one-thread jobs side by side, for the committed ones), so on another host this is a rate, not a
 promise.
 """
@@ -33,7 +33,7 @@ def job_seconds(record: dict) -> float:
 
 @dataclass
 class JobEstimate:
-    status: str                 # "done", "to run", or "to run with --force" (a record of other settings is there)
+    status: str                 # "done", "to run", or "to run with --replace-stale" (a record of other settings is there)
     seconds: float | None       # done: its record's time; else estimated, SID table included; None: nothing to go by
     basis: str = ""             # what the estimate rests on
 
@@ -88,7 +88,7 @@ def estimate(plans: list, results_dir, key: str) -> list[JobEstimate]:
     for plan in plans:
         there = records.existing(plan.path, plan.run_id)
         statuses.append("done" if there == "" else "to run" if there is None else
-                        "to run with --force (its record holds other settings)")
+                        "to run with --replace-stale (its record holds other settings)")
     out = []
     for plan, status in zip(plans, statuses):
         system, plugin = plan.job.system, plan.system.recommender.plugin
@@ -127,7 +127,7 @@ def summary(plans: list, estimates: list[JobEstimate]) -> str:
     spent = sum(e.seconds or 0.0 for e in estimates if e.status == "done")
     forced = sum(e.status != "to run" for e in left)
     lines.append(f"{len(estimates) - len(left)} done, {len(left)} to run"
-                 + (f" ({forced} of them with --force)" if forced else "")
+                 + (f" ({forced} of them with --replace-stale)" if forced else "")
                  + (f": about {_duration(sum(known))} of one worker (--workers N divides it)" if known else "")
                  + (f"; {len(left) - len(known)} with no record to go by, not counted" if len(known) < len(left)
                     else "") + "\n")

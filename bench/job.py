@@ -182,10 +182,10 @@ def run_job(job: Job, system: ResolvedSystem, budget: str, device: str, dataset:
     Sweep trials pass `evaluate_test=False`: their objective is validation, and test is never looked at."""
     job_plan = plan_job(job, system, budget, dataset, split, results_dir, key)
     there = records.existing(job_plan.path, job_plan.run_id)
-    if there == "" and not force:
+    if there == "" and force is not True:  # "stale" keeps finished records too
         return job_plan.path, None
     if there and not force:  # run_suite refuses these up front; a sweep or a direct call lands here
-        raise BenchError(f"{job_plan.path}: {there}; pass --force to replace it")
+        raise BenchError(f"{job_plan.path}: {there}; pass --force (or --replace-stale) to replace it")
     lock = records.JobLock(job_plan.path)
     if not lock.acquire():
         owner = lock.owner() or {}
@@ -193,10 +193,11 @@ def run_job(job: Job, system: ResolvedSystem, budget: str, device: str, dataset:
             "skipped")
         return job_plan.path, None
     try:
-        if records.existing(job_plan.path, job_plan.run_id) == "" and not force:
+        if records.existing(job_plan.path, job_plan.run_id) == "" and force is not True:
             return job_plan.path, None  # finished by another runner while this one planned
         if there is not None:
-            log(f"{job.system} seed {job.seed}: replacing the record there (--force)")
+            log(f"{job.system} seed {job.seed}: replacing the record there "
+                f"({'--force' if force is True else '--replace-stale: it holds other settings'})")
         outcome = execute(job_plan, device, dataset, split, on_eval, threads, evaluate_test)
         record = build_record(job_plan, outcome, key, device)
         # every registered metric's per-user values are computed from the lists when the record is read

@@ -28,7 +28,9 @@ class RunOptions:
     recommenders: tuple[str, ...] | None = None
     dataset_path: str | None = None
     results_dir: Path | None = None
-    force: bool = False
+    # True: rerun every selected job; "stale": replace only records made with other settings (a changed
+    # budget), keeping finished ones; False: replace nothing
+    force: bool | str = False
     workers: int = 1
     threads: int | None = None  # per job; None: all cores, divided among the workers
     scheduler: str | None = None  # a Dask scheduler's address: jobs run on its cluster (bench.cluster)

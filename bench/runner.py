@@ -60,4 +60,5 @@ def _refuse_to_replace(plans: list[JobPlan]) -> None:
             conflicts.append(f"  {job_plan.path}: {there}")
     if conflicts:
         raise BenchError(f"{len(conflicts)} job(s) would replace a record that is not theirs:\n" + "\n".join(conflicts)
-                         + "\n  pass --force to replace them, or --results-dir to write elsewhere")
+                         + "\n  pass --replace-stale to replace them (finished jobs are kept), --force to rerun every "
+                         "selected job, or --results-dir to write elsewhere")

@@ -22,11 +22,13 @@ def isolated_dirs(tmp_path, monkeypatch):
     return tmp_path
 
 
-def run_cli(*args: str, cwd: Path = REPO, env_extra: dict | None = None) -> subprocess.CompletedProcess:
-    """`python -m bench ARGS` in a fresh interpreter, from the repo root as a user would run it."""
+def run_cli(*args: str, cwd: Path = REPO, env_extra: dict | None = None,
+            timeout: float = 600) -> subprocess.CompletedProcess:
+    """`python -m bench ARGS` in a fresh interpreter, from the repo root as a user would run it. The timeout
+    catches a hung command, not a slow host: a long command passes its own."""
     env = {**os.environ, **(env_extra or {})}
     return subprocess.run([sys.executable, "-m", "bench", *args], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=600)
+                          text=True, timeout=timeout)
 
 
 def write_dataset(folder: Path, interactions: str, items: list[dict] | str | None = None,

@@ -49,4 +49,4 @@ def test_the_planner_finds_every_committed_beauty_run_done():
     current = sum(len(recs) for systems in groups.values() for recs in systems.values())
     assert done and int(done.group(1)) == current >= 15, text[-2000:]
     planned = re.findall(r"^  \S+ seed \d+: (.*)$", text, re.M)
-    assert len(planned) == 50 and all(p == "done" or "with --force" in p for p in planned), text[-2000:]
+    assert len(planned) == 50 and all(p == "done" or "with --replace-stale" in p for p in planned), text[-2000:]

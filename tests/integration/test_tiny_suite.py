@@ -17,7 +17,7 @@ def results(tmp_path) -> Path:
 
 @pytest.mark.slow
 def test_tiny_suite_end_to_end(tmp_path):
-    first = run_cli("run", "--suite", "tiny", "--budget", "smoke", "--device", "cpu")
+    first = run_cli("run", "--suite", "tiny", "--budget", "smoke", "--device", "cpu", timeout=1800)
     assert first.returncode == 0, first.stderr
     paths = records.find_records(results(tmp_path), "tiny")
     systems = ("popularity", "random", "random+tiger", "rqvae+tiger", "sasrec", "title+tiger")
@@ -70,6 +70,15 @@ def test_tiny_suite_end_to_end(tmp_path):
     assert replaced.returncode == 0 and "replacing the record there (--force)" in replaced.stderr
     assert records.read_record(paths[0])["protocol"]["max_history"] == 5
 
+    # --replace-stale: seed 1's record holds other settings and is replaced; seed 0's is this job's and is kept
+    seed0 = next(p for p in paths if p.parent.name == "popularity" and p.name == "seed0.json")
+    seed1 = seed0.with_name("seed1.json")
+    kept = seed0.read_bytes()
+    stale = run_cli(*changed[:-3], "0,1", *changed[-2:], "--replace-stale")
+    assert stale.returncode == 0, stale.stderr[-2000:]
+    assert "replacing the record there (--replace-stale: it holds other settings)" in stale.stderr
+    assert seed0.read_bytes() == kept and records.read_record(seed1)["protocol"]["max_history"] == 5
+
 
 GOLDEN = Path(__file__).parents[1] / "fixtures" / "tiny-golden.json"
 AVX2_ONLY = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_ENABLE_INSTRUCTIONS": "AVX2"}
@@ -92,7 +101,7 @@ def assert_golden(paths) -> None:
 def test_golden_results_hold_on_an_avx2_only_host(tmp_path):
     """CI on a bf16 host also runs the suite as an AVX2-only host would (PyTorch, oneDNN and MKL held to AVX2,
     as `perf train` does): the golden file must hold there too."""
-    run = run_cli("run", "--suite", "tiny", "--budget", "smoke", "--device", "cpu", env_extra=AVX2_ONLY)
+    run = run_cli("run", "--suite", "tiny", "--budget", "smoke", "--device", "cpu", env_extra=AVX2_ONLY, timeout=1800)
     assert run.returncode == 0, run.stderr
     paths = records.find_records(results(tmp_path), "tiny")
     assert len(paths) == 12

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# The final grid (issue 44) in priority order: seed 0 of every main system first, so that each sitting leaves
+# a comparable set of rows; then seeds 1-2; then the ablation rows. Jobs are popped from one queue by WORKERS
+# one-thread workers (two one-thread runs beat one two-thread run on a 2-core host). The code runs from a
+# clean worktree of HEAD, so every record carries a clean git sha; records land in this checkout's results/
+# and the cache is this checkout's .cache/. The runner skips finished jobs, resumes killed ones from their
+# checkpoints and replaces records made with other settings (--replace-stale): rerun this in every sitting.
+#
+#   nohup scripts/grid.sh > grid.log 2>&1 &          (two workers; `scripts/grid.sh 1` for one)
+#   GRID_DRY=1 scripts/grid.sh                       (print the queue's commands, run nothing)
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+workers=${1:-2}
+python=${PYTHON:-$repo/.venv/bin/python}
+
+# suite, seeds, tokenizers (- for none), recommenders
+queue_lines() {
+  local beauty="rkmeans letter plum das random rkmeans-balanced title"
+  for t in $beauty; do echo "amazon-beauty 0 $t tiger"; done
+  for t in letter plum das random rkmeans-balanced title; do echo "amazon-toys 0 $t tiger"; done
+  for t in plum das; do echo "amazon-beauty-cold 0 $t tiger"; done
+  for seed in 1 2; do
+    for t in rqvae $beauty; do echo "amazon-beauty $seed $t tiger"; done
+    for t in rqvae $beauty; do echo "amazon-toys $seed $t tiger"; done
+    for t in rqvae rkmeans letter plum das random title; do echo "amazon-beauty-cold $seed $t tiger"; done
+  done
+  echo "amazon-toys 1,2 - sasrec"; echo "amazon-beauty-cold 1,2 - sasrec"; echo "amazon-toys 0,1,2 - bert4rec"
+  for t in plum-no-fusion plum-single-resolution plum-no-masking plum-no-cooccurrence das-no-align das-no-debias; do
+    echo "amazon-beauty 0 $t tiger"
+  done
+  echo "amazon-beauty 0 rqvae tiger-sid-tokens"; echo "amazon-beauty 0 letter tiger-rgl"
+  echo "amazon-beauty 0 das,das-no-align,das-no-debias tiger-user-sids"
+}
+
+command_for() {  # one queue line -> the run command
+  local suite=$1 seeds=$2 tokenizers=$3 recommenders=$4
+  echo "$python -m bench run --suite $suite --budget cpu --seeds $seeds --recommenders $recommenders" \
+       "$([ "$tokenizers" = - ] || echo "--tokenizers $tokenizers") --threads 1 --replace-stale" \
+       "--results-dir $repo/results"
+}
+
+if [ -n "${GRID_DRY:-}" ]; then
+  queue_lines | while read -r line; do command_for $line; done
+  exit 0
+fi
+
+if [ -n "$(git -C "$repo" status --porcelain -- bench recommenders tokenizers suites pyproject.toml)" ]; then
+  echo "grid.sh: commit the code first (records carry the git sha, and a dirty tree's are defects)" >&2
+  exit 1
+fi
+work=${GRID_WORKTREE:-/tmp/sid-bench-grid}
+git -C "$repo" worktree remove --force "$work" 2>/dev/null || rm -rf "$work"
+git -C "$repo" worktree prune
+git -C "$repo" worktree add --quiet --detach "$work" HEAD
+queue=$work/.grid-queue
+queue_lines > "$queue"
+echo "grid.sh: $(wc -l < "$queue") queue lines, $workers worker(s), code at $(git -C "$work" rev-parse --short HEAD)"
+
+pop() {  # the queue's next line, taken by one worker only
+  exec 9>"$queue.lock"
+  flock 9
+  local line
+  line=$(head -n 1 "$queue")
+  [ -n "$line" ] && sed -i 1d "$queue"
+  flock -u 9
+  [ -n "$line" ] && echo "$line"
+}
+
+worker() {
+  local line
+  while line=$(pop); do
+    echo "[worker $1 $(date +%H:%M)] $line"
+    (cd "$work" && SID_BENCH_CACHE=${SID_BENCH_CACHE:-$repo/.cache} $(command_for $line)) \
+      || echo "[worker $1] failed: $line (the queue goes on)"
+  done
+}
+
+for w in $(seq 1 "$workers"); do worker "$w" & done
+wait
+echo "grid.sh: queue empty"
