@@ -48,11 +48,11 @@ if [ -n "$(git -C "$repo" status --porcelain -- bench recommenders tokenizers su
   echo "grid.sh: commit the code first (records carry the git sha, and a dirty tree's are defects)" >&2
   exit 1
 fi
-work=${GRID_WORKTREE:-/tmp/sid-bench-grid}
+work=${GRID_WORKTREE:-/tmp/sid-bench-grid}  # replaced: run one grid.sh at a time
 git -C "$repo" worktree remove --force "$work" 2>/dev/null || rm -rf "$work"
 git -C "$repo" worktree prune
 git -C "$repo" worktree add --quiet --detach "$work" HEAD
-queue=$work/.grid-queue
+queue=$work.queue  # beside the worktree, which stays exactly HEAD
 queue_lines > "$queue"
 echo "grid.sh: $(wc -l < "$queue") queue lines, $workers worker(s), code at $(git -C "$work" rev-parse --short HEAD)"
 
