@@ -1,0 +1,45 @@
+"""scripts/grid.sh (issue 44's grid) holds every job of the three suites it runs, and nothing else: a job left
+out of it would be a row silently missing from the final leaderboards."""
+
+import os
+import shlex
+import subprocess
+from pathlib import Path
+
+from bench.plan import RunOptions, plan
+from bench.suites import load_suite
+
+REPO = Path(__file__).parents[2]
+SUITES = ("amazon-beauty", "amazon-toys", "amazon-beauty-cold")
+
+
+def grid_commands() -> list[dict]:
+    out = subprocess.run(["bash", str(REPO / "scripts" / "grid.sh")], env={**os.environ, "GRID_DRY": "1"},
+                         capture_output=True, text=True, check=True).stdout
+    commands = []
+    for line in out.splitlines():
+        words = shlex.split(line)
+        options = {words[i][2:]: words[i + 1] for i in range(len(words) - 1)
+                   if words[i].startswith("--") and not words[i + 1].startswith("--")}
+        assert "--replace-stale" in words and options["budget"] == "cpu" and options["threads"] == "1"
+        commands.append(options)
+    return commands
+
+
+def jobs(suite_name: str, **selection) -> set:
+    return {(j.recommender, j.tokenizer, j.seed) for j in plan(load_suite(suite_name), RunOptions(**selection))}
+
+
+def test_the_grid_holds_every_job_of_its_suites():
+    covered: dict[str, set] = {name: set() for name in SUITES}
+    for command in grid_commands():
+        assert command["suite"] in SUITES
+        selection = {"seeds": tuple(int(s) for s in command["seeds"].split(",")),
+                     "recommenders": tuple(command["recommenders"].split(","))}
+        if "tokenizers" in command:
+            selection["tokenizers"] = tuple(command["tokenizers"].split(","))
+        selected = jobs(command["suite"], **selection)
+        assert selected, command  # a line that names no job is a typo
+        covered[command["suite"]] |= selected
+    for name in SUITES:
+        assert covered[name] == jobs(name, seeds=(0, 1, 2)), name
