@@ -37,7 +37,8 @@ def test_item_text_skips_the_fields_toys_lacks():
 @pytest.mark.slow
 def test_toys_suite_smoke_run(tmp_path):
     result = run_cli("run", "--suite", "amazon-toys", "--budget", "smoke", "--recommenders", "popularity,tiger",
-                     "--tokenizers", "random", "--seeds", "0", "--device", "cpu", "--results-dir", str(tmp_path))
+                     "--tokenizers", "random", "--seeds", "0", "--device", "cpu", "--results-dir", str(tmp_path),
+                     timeout=1800)  # all 19,412 users decoded twice: minutes on a loaded 2-core host
     assert result.returncode == 0, result.stderr
     paths = records.find_records(tmp_path, "amazon-toys")
     assert len(paths) == 2
