@@ -33,7 +33,8 @@ def job_seconds(record: dict) -> float:
 
 @dataclass
 class JobEstimate:
-    status: str                 # "done", "to run", or "to run with --replace-stale" (a record of other settings is there)
+    status: str                 # "done", "to run", or "to run with --replace-stale" (a record of other settings, or
+                                # one that kept no ranked lists, is there)
     seconds: float | None       # done: its record's time; else estimated, SID table included; None: nothing to go by
     basis: str = ""             # what the estimate rests on
 
@@ -88,7 +89,8 @@ def estimate(plans: list, results_dir, key: str) -> list[JobEstimate]:
     for plan in plans:
         there = records.existing(plan.path, plan.run_id)
         statuses.append("done" if there == "" else "to run" if there is None else
-                        "to run with --replace-stale (its record holds other settings)")
+                        "to run with --replace-stale (its record kept no ranked lists)" if there == records.NO_RANKED_LISTS
+                        else "to run with --replace-stale (its record holds other settings)")
     out = []
     for plan, status in zip(plans, statuses):
         system, plugin = plan.job.system, plan.system.recommender.plugin

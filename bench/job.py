@@ -197,7 +197,7 @@ def run_job(job: Job, system: ResolvedSystem, budget: str, device: str, dataset:
             return job_plan.path, None  # finished by another runner while this one planned
         if there is not None:
             log(f"{job.system} seed {job.seed}: replacing the record there "
-                f"({'--force' if force is True else '--replace-stale: it holds other settings'})")
+                f"({'--force' if force is True else '--replace-stale: ' + there})")
         outcome = execute(job_plan, device, dataset, split, on_eval, threads, evaluate_test)
         record = build_record(job_plan, outcome, key, device)
         # every registered metric's per-user values are computed from the lists when the record is read

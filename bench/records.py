@@ -190,9 +190,14 @@ def read_verified(path: Path) -> tuple[dict, dict[str, np.ndarray]]:
     return record, per_user
 
 
+NO_RANKED_LISTS = ("a record without ranked lists (schema v1, made before records kept their evidence: it is read, "
+                   "but no metric can be added to it)")
+
+
 def existing(path: Path, run_id: str) -> str | None:
     """What a job's record path holds: None (nothing), "" (a verified record of exactly this run), or why the
-    record there is not this run's (other settings, an edited summary, a damaged side file)."""
+    record there is not this run's (other settings, an edited summary, a damaged side file, or a version-1
+    record of the same run, which kept no ranked lists: --replace-stale reruns it to keep them)."""
     if not Path(path).is_file():
         return None
     try:
@@ -205,6 +210,8 @@ def existing(path: Path, run_id: str) -> str | None:
         return str(err)
     if record["run_id"] != run_id:
         return f"a record made with other settings (run id {record['run_id']}; this job's is {run_id})"
+    if record["schema_version"] < SCHEMA_VERSION:  # the same model, but no ranked lists to rescore or slice
+        return NO_RANKED_LISTS
     return ""
 
 

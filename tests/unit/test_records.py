@@ -15,7 +15,7 @@ from tests.conftest import REPO
 
 def minimal_record() -> dict:
     return {
-        "schema_version": 1, "run_id": "0123456789abcdef", "created_at": "2026-11-25T08:00:00Z",
+        "schema_version": 2, "run_id": "0123456789abcdef", "created_at": "2026-11-25T08:00:00Z",
         "suite": {"name": "tiny", "version": 1, "budget": "smoke"}, "system": "popularity", "tokenizer": None,
         "recommender": {"name": "popularity", "version": 1, "config": {}, "config_hash": "0123456789abcdef",
                         "seed": 0},
@@ -46,6 +46,16 @@ def test_write_read_round_trip(tmp_path):
     assert records.is_complete(path, "0123456789abcdef")
     assert not records.is_complete(path, "fedcba9876543210")  # another run id: settings changed
     assert not list(tmp_path.rglob("*.tmp"))
+
+
+def test_a_version_1_record_of_the_same_run_is_replaced_only_by_replace_stale(tmp_path):
+    """A v1 record (no ranked lists) is read and ranked, but is not the record the current code would write:
+    `existing` says why, so `run` refuses to overwrite it and `run --replace-stale` reruns it to keep the lists."""
+    path = records.record_path(tmp_path, "tiny", "smoke", "popularity", 0)
+    records.write_run(path, {**minimal_record(), "schema_version": 1}, per_user())
+    assert records.read_verified(path)[0]["schema_version"] == 1
+    assert records.existing(path, "0123456789abcdef") == records.NO_RANKED_LISTS
+    assert not records.is_complete(path, "0123456789abcdef")
 
 
 @pytest.mark.parametrize("mutate, where", [
