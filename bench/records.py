@@ -221,16 +221,17 @@ def is_complete(path: Path, run_id: str) -> bool:
 
 
 class JobLock:
-    """One runner per job: `PATH.lock` names the owner's host and pid, so two runners (or two machines on a
+    """One runner per job: `PATH.lock` names the owner's host, pid and the process's start, so two runners (or two machines on a
     shared folder) never train the same job into one checkpoint. The lock appears with its content in one
     step (a hard link of a private file): created empty and written after, a racing runner could read it
-    empty, call it no one's and take it too. A lock whose owner process is gone (same host) is stale and is
+    empty, call it no one's and take it too. A lock whose owner process is gone (same host; a live process that
+    started at another time only reuses the pid of a runner killed before a restart) is stale and is
     taken over under `PATH.lock.takeover`, so two runners meeting one stale lock cannot both take it; a lock
     from another host is trusted."""
 
     def __init__(self, record_path: Path):
         self.path = Path(record_path).with_name(Path(record_path).name + ".lock")
-        self.me = {"host": socket.gethostname(), "pid": os.getpid()}
+        self.me = {"host": socket.gethostname(), "pid": os.getpid(), "started": process_start(os.getpid())}
         self.created: list[Path] = []  # folders acquire made, removed on release if nothing was written there
 
     def owner(self) -> dict | None:
@@ -304,8 +305,21 @@ def _read_owner(path: Path):
         return None
 
 
+def process_start(pid: int) -> str | None:
+    """Who process `pid` is, beyond its number: the boot's id and the process's start in clock ticks after
+    boot (Linux's /proc). A process that later gets the same pid (after a restart, say) has another; None
+    where /proc cannot tell, and a lock then goes by its pid alone."""
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        fields = Path(f"/proc/{int(pid)}/stat").read_text().rsplit(")", 1)[1].split()
+        return f"{boot}:{fields[19]}"  # field 22 of stat, counted from the state (field 3) after the name
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def _owner_alive(owner: dict, host: str) -> bool:
-    """Whether the process a lock names still runs; one on another host is trusted (we cannot look)."""
+    """Whether the process a lock names still runs; one on another host is trusted (we cannot look). A live
+    process with the lock's pid but another start is not its owner: the pid was reused."""
     if owner.get("host") != host:
         return True
     try:
@@ -314,7 +328,8 @@ def _owner_alive(owner: dict, host: str) -> bool:
         return False
     except (PermissionError, KeyError, ValueError, TypeError):
         return True
-    return True
+    started, now = owner.get("started"), process_start(owner["pid"])
+    return started is None or now is None or started == now
 
 
 def _lock_state(path: Path, host: str) -> str:

@@ -178,7 +178,8 @@ def test_a_job_lock_is_held_by_one_runner_and_a_dead_owners_lock_is_taken_over(t
     record = tmp_path / "runs" / "s" / "cpu" / "popularity" / "seed0.json"
     record.parent.mkdir(parents=True)
     first, second = records.JobLock(record), records.JobLock(record)
-    assert first.acquire() and first.owner() == {"host": socket.gethostname(), "pid": os.getpid()}
+    me = {"host": socket.gethostname(), "pid": os.getpid(), "started": records.process_start(os.getpid())}
+    assert first.acquire() and first.owner() == me
     assert not second.acquire()  # the owner (this very process) is alive
     first.release()
     assert not first.path.exists() and second.acquire()
@@ -196,6 +197,24 @@ def test_a_job_lock_is_held_by_one_runner_and_a_dead_owners_lock_is_taken_over(t
     assert fresh.acquire() and fresh.path.parent.is_dir()
     fresh.release()  # nothing was written: the folders it made are gone again
     assert not (tmp_path / "new").exists()
+
+
+@pytest.mark.skipif(records.process_start(os.getpid()) is None, reason="no /proc: locks go by pid alone here")
+def test_a_lock_whose_pid_now_names_another_process_is_taken_over(tmp_path):
+    """After a restart a killed runner's pid can belong to a live, unrelated process: the lock's start time
+    tells them apart, so the job is not skipped forever as "another runner has it"."""
+    import socket
+
+    record = tmp_path / "seed0.json"
+    lock = records.JobLock(record)
+    alive = {"host": socket.gethostname(), "pid": os.getpid()}  # a live pid: this very process
+    lock.path.write_text(json.dumps({**alive, "started": records.process_start(os.getpid())}))
+    assert not lock.acquire()  # its owner, as it started: alive
+    lock.path.write_text(json.dumps({**alive, "started": "another-boot:123"}))
+    assert lock.acquire() and lock.owner() == lock.me  # the same pid, another process: taken over
+    lock.release()
+    lock.path.write_text(json.dumps(alive))  # a lock written before locks held a start: by its pid alone
+    assert not lock.acquire()
 
 
 def test_the_committed_schema_is_generated_from_the_record_types():
