@@ -6,7 +6,8 @@
 # and the cache is this checkout's .cache/. The runner skips finished jobs, resumes killed ones from their
 # checkpoints and replaces records made with other settings (--replace-stale): rerun this in every sitting.
 #
-#   nohup scripts/grid.sh > grid.log 2>&1 &          (two workers; `scripts/grid.sh 1` for one)
+#   nohup scripts/grid.sh > grid.log 2>&1 &          (two workers; `scripts/grid.sh 1` for one; each job's
+#                                                    output goes to /tmp/sid-bench-grid.logs/)
 #   GRID_DRY=1 scripts/grid.sh                       (print the queue's commands, run nothing)
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -48,11 +49,16 @@ if [ -n "${GRID_DRY:-}" ]; then
   exit 0
 fi
 
+work=${GRID_WORKTREE:-/tmp/sid-bench-grid}  # replaced at start, so one grid.sh at a time: the lock says so
+exec 8>"$work.running"  # held by this script and every worker and job it starts, until the last one ends
+if ! flock -n 8; then
+  echo "grid.sh: another grid.sh is running from $work (a process holds $work.running); stop it first" >&2
+  exit 1
+fi
 if [ -n "$(git -C "$repo" status --porcelain -- bench recommenders tokenizers suites pyproject.toml)" ]; then
   echo "grid.sh: commit the code first (records carry the git sha, and a dirty tree's are defects)" >&2
   exit 1
 fi
-work=${GRID_WORKTREE:-/tmp/sid-bench-grid}  # replaced: run one grid.sh at a time
 git -C "$repo" worktree remove --force "$work" 2>/dev/null || rm -rf "$work"
 git -C "$repo" worktree prune
 git -C "$repo" worktree add --quiet --detach "$work" HEAD
@@ -70,12 +76,18 @@ pop() {  # the queue's next line, taken by one worker only
   [ -n "$line" ] && echo "$line"
 }
 
+logs=$work.logs  # one log per queue line, so two workers' progress bars do not interleave
+mkdir -p "$logs"
 worker() {
-  local line
+  local line log
   while line=$(pop); do
-    echo "[worker $1 $(date +%H:%M)] $line"
-    (cd "$work" && SID_BENCH_CACHE=${SID_BENCH_CACHE:-$repo/.cache} $(command_for $line)) \
-      || echo "[worker $1] failed: $line (the queue goes on)"
+    log=$logs/$(echo "$line" | tr ' ,' '_+').log
+    echo "[worker $1 $(date +%H:%M)] $line  (log: $log)"
+    if (cd "$work" && SID_BENCH_CACHE=${SID_BENCH_CACHE:-$repo/.cache} $(command_for $line)) >> "$log" 2>&1; then
+      echo "[worker $1 $(date +%H:%M)] done: $line"
+    else
+      echo "[worker $1 $(date +%H:%M)] failed: $line (the queue goes on; see its log)"
+    fi
   done
 }
 

@@ -43,3 +43,20 @@ def test_the_grid_holds_every_job_of_its_suites():
         covered[command["suite"]] |= selected
     for name in SUITES:
         assert covered[name] == jobs(name, seeds=(0, 1, 2)), name
+
+
+def test_a_second_grid_refuses_to_start_while_one_runs(tmp_path):
+    """grid.sh replaces its worktree at start: a second one would pull the code from under the first's jobs."""
+    work = tmp_path / "grid"
+    holder = subprocess.Popen(["flock", str(work) + ".running", "sleep", "60"])
+    try:
+        for _ in range(100):  # until flock holds it
+            if subprocess.run(["flock", "-n", str(work) + ".running", "true"]).returncode:
+                break
+            subprocess.run(["sleep", "0.05"])
+        result = subprocess.run(["bash", str(REPO / "scripts" / "grid.sh"), "0"], capture_output=True, text=True,
+                                env={**os.environ, "GRID_WORKTREE": str(work)}, timeout=60)
+    finally:
+        holder.kill()
+    assert result.returncode == 1 and "another grid.sh is running" in result.stderr
+    assert not work.exists()  # it touched nothing
