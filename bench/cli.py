@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import sys
@@ -97,9 +96,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--budget", default="auto", help="smoke, cpu, paper, or auto (paper on CUDA, else cpu)")
     run.add_argument("--recommenders", type=comma_list(str), help="only these recommenders of the suite")
     run.add_argument("--dataset-path", help="run the suite on your own dataset folder instead")
-    run.add_argument("--force", action="store_true", help="rerun jobs that already have a record")
-    run.add_argument("--replace-stale", action="store_true",
-                     help="rerun only jobs whose record holds other settings (after a budget changed); keep the rest")
+    replace = run.add_mutually_exclusive_group()
+    replace.add_argument("--force", dest="replace", action="store_const", const="all", default="none",
+                         help="rerun every selected job, replacing its record")
+    replace.add_argument("--replace-stale", dest="replace", action="store_const", const="stale",
+                         help="rerun only jobs whose record holds other settings (after a budget changed) or kept "
+                              "no ranked lists; keep the rest")
     run.add_argument("--threads", type=int, help="CPU threads per job (default: all cores, divided among workers)")
     run.add_argument("--workers", type=int, default=1,
                      help="run independent jobs in N processes (CPU threads divided; one GPU each if several)")
@@ -186,8 +188,6 @@ def cmd_run(args) -> int:
 
     suite = _suite(args)
     options = RunOptions(**{name: getattr(args, name) for name in RunOptions.__dataclass_fields__})
-    if args.replace_stale and not args.force:
-        options = dataclasses.replace(options, force="stale")
     if args.dry_run:
         print(describe_plan(suite, options), end="")
         return 0

@@ -21,7 +21,7 @@ from bench.paths import cache_dir
 from bench.progress import log
 
 
-def _cluster_job(job, suite, budget: str, device: str, dataset_path: str | None, results_dir: Path, force: bool,
+def _cluster_job(job, suite, budget: str, device: str, dataset_path: str | None, results_dir: Path, replace: str,
                  threads: int | None, slots: dict, environment: dict, plugin_files: list[str]):
     """One job on a worker: the client's cache folder, git state and one-off plugins, then the local path.
     Threads: --threads, or this machine's cores divided by the task slots the cluster has on it."""
@@ -41,7 +41,7 @@ def _cluster_job(job, suite, budget: str, device: str, dataset_path: str | None,
         if Path(path) not in registry.loaded_plugin_files():
             registry.load_plugin_file(path)
     torch.set_num_threads(threads)
-    return worker_job(job, suite, budget, device, dataset_path, results_dir, force, threads)
+    return worker_job(job, suite, budget, device, dataset_path, results_dir, replace, threads)
 
 
 def _slots_per_host(client) -> dict:
@@ -77,7 +77,7 @@ def run_on_cluster(address: str, jobs, prepared, options, device: str, report) -
         log(f"{len(jobs)} job(s) on the Dask cluster at {address} ({len(client.scheduler_info()['workers'])} "
             f"workers), {shown} per job")
         futures = [client.submit(_cluster_job, job, resolved.suite, resolved.budget, device, options.dataset_path,
-                                 Path(results_dir).resolve(), options.force, options.threads, slots, environment,
+                                 Path(results_dir).resolve(), options.replace, options.threads, slots, environment,
                                  plugin_files,
                                  key=f"{job.system}-seed{job.seed}-{time.time_ns()}", pure=False)
                    for job in jobs]

@@ -11,7 +11,7 @@ from pathlib import Path
 from bench import registry
 from bench.data import load_dataset
 from bench.job import run_job
-from bench.plan import Job, Prepared, RunOptions, suite_key
+from bench.plan import Job, Prepared, Replace, RunOptions, suite_key
 from bench.progress import format_duration, log, stage
 from bench.protocol import make_split
 from bench.sids import fit_table
@@ -25,7 +25,7 @@ def run_here(jobs: list[Job], prepared: Prepared, options: RunOptions, device: s
     for job in jobs:
         path, record = run_job(job, prepared.resolved.system(job.tokenizer, job.recommender), prepared.resolved.budget,
                                device, prepared.dataset, prepared.split, prepared.results_dir, prepared.key,
-                               options.force, threads=options.threads)
+                               options.replace, threads=options.threads)
         paths.append(path)
         report(job, path, record)
     return paths
@@ -52,12 +52,12 @@ def _exit_with_parent(parent: int, every_s: float = 1.0) -> None:
 
 
 def worker_job(job: Job, suite: Suite, budget: str, device: str, dataset_path: str | None, results_dir: Path,
-                force: bool, threads: int) -> tuple[Job, Path, dict | None]:
+                replace: Replace, threads: int) -> tuple[Job, Path, dict | None]:
     dataset = load_dataset(suite.dataset, dataset_path)
     split = make_split(dataset, suite.protocol)
     system = resolve_system(suite, budget, job.tokenizer, job.recommender)
     key = suite_key(suite, dataset, dataset_path)
-    path, record = run_job(job, system, budget, device, dataset, split, results_dir, key, force, threads=threads)
+    path, record = run_job(job, system, budget, device, dataset, split, results_dir, key, replace, threads=threads)
     return job, path, record
 
 
@@ -129,7 +129,7 @@ def run_parallel(jobs: list[Job], prepared: Prepared, options: RunOptions, devic
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_init,
                              initargs=(plugin_files, threads, os.getpid())) as pool:
         futures = [pool.submit(worker_job, job, resolved.suite, resolved.budget, devices[i % workers],
-                               options.dataset_path, prepared.results_dir, options.force, threads)
+                               options.dataset_path, prepared.results_dir, options.replace, threads)
                    for i, job in enumerate(jobs)]
         return collect(as_completed(futures), report)
 

@@ -17,7 +17,7 @@ from bench.device import seed_everything
 from bench.errors import BenchError
 from bench.metrics import check_ranked, id_level_metrics, mean_metrics, per_user_metrics
 from bench.paths import cache_dir
-from bench.plan import Job, JobPlan, plan_job, sampled_variants
+from bench.plan import Job, JobPlan, Replace, plan_job, sampled_variants
 from bench.progress import log
 from bench.protocol import Split
 from bench.provenance import provenance
@@ -176,16 +176,17 @@ def build_record(job_plan: JobPlan, outcome: Outcome, key: str, device: str) -> 
 
 
 def run_job(job: Job, system: ResolvedSystem, budget: str, device: str, dataset: Dataset, split: Split,
-            results_dir: Path, key: str, force: bool = False, on_eval=None, threads: int | None = None,
+            results_dir: Path, key: str, replace: Replace = "none", on_eval=None, threads: int | None = None,
             evaluate_test: bool = True) -> tuple[Path, dict | None]:
-    """Plan, run and record one job; (path, None) when a record for exactly this job already exists.
-    Sweep trials pass `evaluate_test=False`: their objective is validation, and test is never looked at."""
+    """Plan, run and record one job; (path, None) when a record for exactly this job already exists (and
+    `replace` is not "all"). Sweep trials pass `evaluate_test=False`: their objective is validation, and test
+    is never looked at."""
     job_plan = plan_job(job, system, budget, dataset, split, results_dir, key)
     there = records.existing(job_plan.path, job_plan.run_id)
-    if there == "" and force is not True:  # "stale" keeps finished records too
+    if there == "" and replace != "all":
         return job_plan.path, None
-    if there and not force:  # run_suite refuses these up front; a sweep or a direct call lands here
-        raise BenchError(f"{job_plan.path}: {there}; pass --force (or --replace-stale) to replace it")
+    if there and replace == "none":  # run_suite refuses these up front; a sweep or a direct call lands here
+        raise BenchError(f"{job_plan.path}: {there}; pass --replace-stale (or --force) to replace it")
     lock = records.JobLock(job_plan.path)
     if not lock.acquire():
         owner = lock.owner() or {}
@@ -193,11 +194,11 @@ def run_job(job: Job, system: ResolvedSystem, budget: str, device: str, dataset:
             "skipped")
         return job_plan.path, None
     try:
-        if records.existing(job_plan.path, job_plan.run_id) == "" and force is not True:
+        if records.existing(job_plan.path, job_plan.run_id) == "" and replace != "all":
             return job_plan.path, None  # finished by another runner while this one planned
         if there is not None:
             log(f"{job.system} seed {job.seed}: replacing the record there "
-                f"({'--force' if force is True else '--replace-stale: ' + there})")
+                f"({'--force' if replace == 'all' else '--replace-stale: ' + there})")
         outcome = execute(job_plan, device, dataset, split, on_eval, threads, evaluate_test)
         record = build_record(job_plan, outcome, key, device)
         # every registered metric's per-user values are computed from the lists when the record is read

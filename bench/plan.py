@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from bench import records, registry
 from bench.config import identity
@@ -19,6 +20,9 @@ from bench.protocol import Split, describe_split, make_split
 from bench.suites import ResolvedSuite, ResolvedSystem, Suite, resolve, system_name
 
 
+Replace = Literal["none", "stale", "all"]
+
+
 @dataclass(frozen=True)
 class RunOptions:
     budget: str = "auto"
@@ -28,9 +32,9 @@ class RunOptions:
     recommenders: tuple[str, ...] | None = None
     dataset_path: str | None = None
     results_dir: Path | None = None
-    # True: rerun every selected job; "stale": replace only records made with other settings (a changed
-    # budget), keeping finished ones; False: replace nothing
-    force: bool | str = False
+    # which records a run may replace: "none"; "stale", those that are not the job's (other settings, or a
+    # version-1 record without ranked lists), keeping finished ones; "all", every selected job's (--force)
+    replace: Replace = "none"
     workers: int = 1
     threads: int | None = None  # per job; None: all cores, divided among the workers
     scheduler: str | None = None  # a Dask scheduler's address: jobs run on its cluster (bench.cluster)

@@ -33,7 +33,7 @@ def run_suite(suite: Suite, options: RunOptions) -> list[Path]:
         if removed := remove_orphan_temps(folder):
             log(f"removed {removed} temp file(s) that killed runs left in {folder}")
     prepared = prepare(suite, options, budget)
-    if not options.force:
+    if options.replace == "none":
         _refuse_to_replace(prepared.plans)
     from bench import estimate
 

@@ -258,7 +258,7 @@ def run_sweep(target: SweepTarget, trials: int, storage: str | None, study_name:
 
         folder = results / "sweeps" / study_name / f"trial-{trial.number:04d}"
         job = Job(target.recommender, target.tokenizer, run_seed)
-        _, record = run_job(job, system, target.budget, device, dataset, split, folder, key, force=True,
+        _, record = run_job(job, system, target.budget, device, dataset, split, folder, key, replace="all",
                             on_eval=on_eval, threads=threads, evaluate_test=False)
         score = record["metrics"]["valid"][metric]
         log(f"trial {trial.number}: validation {metric} {score:.4f} with {params}")

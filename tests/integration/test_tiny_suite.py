@@ -76,7 +76,7 @@ def test_tiny_suite_end_to_end(tmp_path):
     kept = seed0.read_bytes()
     stale = run_cli(*changed[:-3], "0,1", *changed[-2:], "--replace-stale")
     assert stale.returncode == 0, stale.stderr[-2000:]
-    assert "replacing the record there (--replace-stale: it holds other settings)" in stale.stderr
+    assert "replacing the record there (--replace-stale: a record made with other settings" in stale.stderr
     assert seed0.read_bytes() == kept and records.read_record(seed1)["protocol"]["max_history"] == 5
 
 
