@@ -33,12 +33,15 @@ from bench.errors import PluginError
 
 @dataclass(frozen=True)
 class FeatureSpec:
-    """One input a tokenizer may declare in `needs`: what it is, the function that builds it, and whether it
-    is collaborative (built from the training part only; tests/unit/test_features.py checks every such one)."""
+    """One input a tokenizer may declare in `needs`: what it is, the function that builds it, whether it is
+    built from the training part only (tests/unit/test_features.py checks every such one), and what signal it
+    carries: an item's content, who consumed what (collaborative), or how often (popularity). The leaderboard
+    tells collaborative tokenizers from content-only ones by it."""
 
     doc: str
     builder: str              # "module:function(dataset, split, feature_config, device, cache) -> (value, info)"
     train_only: bool = False
+    signal: str = "content"   # "content", "collaborative" or "popularity"
 
     def build(self, dataset, split, config, device: str, cache):
         import importlib
@@ -58,14 +61,17 @@ FEATURES = {
     "categories": FeatureSpec("category paths per item (tuple of tuples of str)",
                               "bench.features.text:build_categories"),
     "user_histories": FeatureSpec("training sequences per user (Histories: CSR offsets and items)",
-                                  "bench.features.collaborative:build_user_histories", train_only=True),
+                                  "bench.features.collaborative:build_user_histories", train_only=True,
+                                  signal="collaborative"),
     "cooccurrence": FeatureSpec("int32 [n_pairs, 2] item pairs consumed close together by a user",
-                                "bench.features.collaborative:build_cooccurrence", train_only=True),
+                                "bench.features.collaborative:build_cooccurrence", train_only=True,
+                                signal="collaborative"),
     "train_item_counts": FeatureSpec("int32 [n_items] training interactions per item (0: no training sequence holds "
                                      "it, as for a cold item)", "bench.features.collaborative:build_train_item_counts",
-                                     train_only=True),
+                                     train_only=True, signal="popularity"),
     "cf_embeddings": FeatureSpec("float32 [n_items, d] collaborative item embeddings (SASRec on the training part)",
-                                 "bench.features.cf_embeddings:build_cf_embeddings", train_only=True),
+                                 "bench.features.cf_embeddings:build_cf_embeddings", train_only=True,
+                                 signal="collaborative"),
 }
 
 

@@ -13,7 +13,7 @@ from bench import records
 from bench.errors import BenchError
 from bench.io import atomic_write_bytes
 from bench.leaderboard.accuracy import cell, figure_links, setup_text
-from bench.leaderboard.cold import cold_start_table
+from bench.leaderboard.cold import cold_start_table, collaborative_table
 from bench.leaderboard.cost import time_table
 from bench.leaderboard.evidence_tables import beyond_accuracy_table, decoding_table, slice_table
 from bench.leaderboard.id_level import id_level_table
@@ -107,6 +107,7 @@ def build_tables(suite: Suite, results: Path, data_files: dict | None, figures: 
                              f"{suite_name}.{budget}")
         md += slice_table(systems, order, headline)
         md += cold_start_table(systems, order, suite.protocol.cutoffs, ref)
+        md += collaborative_table(systems, order, suite.protocol.cutoffs)
         if suite_name == suite.name:  # printed numbers are for the suite's own data, not a user's folder
             md += published_table(suite.published, systems, names)
         md += memorisation_table(systems, order, names)
