@@ -88,9 +88,9 @@ def estimate(plans: list, results_dir, key: str) -> list[JobEstimate]:
             continue
     for plan in plans:
         there = records.existing(plan.path, plan.run_id)
+        why = "kept no ranked lists" if there == records.NO_RANKED_LISTS else "holds other settings"
         statuses.append("done" if there == "" else "to run" if there is None else
-                        "to run with --replace-stale (its record kept no ranked lists)" if there == records.NO_RANKED_LISTS
-                        else "to run with --replace-stale (its record holds other settings)")
+                        f"to run with --replace-stale (its record {why})")
     out = []
     for plan, status in zip(plans, statuses):
         system, plugin = plan.job.system, plan.system.recommender.plugin

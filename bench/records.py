@@ -221,13 +221,13 @@ def is_complete(path: Path, run_id: str) -> bool:
 
 
 class JobLock:
-    """One runner per job: `PATH.lock` names the owner's host, pid and the process's start, so two runners (or two machines on a
-    shared folder) never train the same job into one checkpoint. The lock appears with its content in one
-    step (a hard link of a private file): created empty and written after, a racing runner could read it
-    empty, call it no one's and take it too. A lock whose owner process is gone (same host; a live process that
-    started at another time only reuses the pid of a runner killed before a restart) is stale and is
-    taken over under `PATH.lock.takeover`, so two runners meeting one stale lock cannot both take it; a lock
-    from another host is trusted."""
+    """One runner per job: `PATH.lock` names the owner's host, pid and the process's start, so two runners (or
+    two machines on a shared folder) never train the same job into one checkpoint. The lock appears with its
+    content in one step (a hard link of a private file): created empty and written after, a racing runner
+    could read it empty, call it no one's and take it too. A lock whose owner process is gone (same host; a
+    live process that started at another time only reuses the pid of a runner killed before a restart) is
+    stale and is taken over under `PATH.lock.takeover`, so two runners meeting one stale lock cannot both take
+    it; a lock from another host is trusted."""
 
     def __init__(self, record_path: Path):
         self.path = Path(record_path).with_name(Path(record_path).name + ".lock")

@@ -81,8 +81,9 @@ def signals(record: dict) -> set[str]:
     from bench.tokenizer import FEATURES
 
     names = set((record.get("tokenizer") or {}).get("features") or {})
+    recommender = record["recommender"]
     try:
-        names |= set(registry.get("recommenders", record["recommender"].get("plugin", record["recommender"]["name"])).needs)
+        names |= set(registry.get("recommenders", recommender.get("plugin", recommender["name"])).needs)
     except BenchError:  # a plugin this checkout does not have: what its tokenizer recorded is all we know
         pass
     return {FEATURES[name].signal for name in names if name in FEATURES}
@@ -120,7 +121,8 @@ def collaborative_table(systems: dict[str, list[dict]], order: list[str], cutoff
             for mask in (~cold, cold):
                 comparison = paired_comparison(mine[mask], values[other][1][mask])
                 raw.append((len(rows), len(row) + 2, comparison.p_value))
-                row += [f"{comparison.mean_difference:+.4f}", f"[{comparison.ci_low:+.4f}, {comparison.ci_high:+.4f}]", ""]
+                row += [f"{comparison.mean_difference:+.4f}",
+                        f"[{comparison.ci_low:+.4f}, {comparison.ci_high:+.4f}]", ""]
             rows.append(row)
     for (index, column, _), p in zip(raw, holm([p for *_, p in raw])):
         rows[index][column] = p_text(p)
