@@ -293,7 +293,7 @@ class JobLock:
 
 def _is_lock_file(path: Path) -> bool:
     """A job lock (`seed0.json.lock`), its takeover guard (`.lock.takeover`) or the private file a runner
-    links either from (`.seed0.json.lock.<pid>.<random>`): each holds its owner's host and pid."""
+    links either from (`.seed0.json.lock.<pid>.<random>`): each holds its owner's host, pid and process start."""
     name = path.name
     return name.endswith((".json.lock", ".json.lock.takeover")) or (name.startswith(".") and ".json.lock." in name)
 
