@@ -174,12 +174,14 @@ def read_verified(path: Path) -> tuple[dict, dict[str, np.ndarray]]:
     for part, metrics in evidence.flatten(record["metrics"]).items():
         for name, value in metrics.items():
             key = f"{part}.{name}"
-            if name in from_lists.get(part, {}):  # catalogue metrics too: recomputed from the ranked lists
-                if not (np.isfinite(value) and abs(from_lists[part][name] - float(value)) <= SUMMARY_TOLERANCE):
+            if not np.isfinite(value):  # NaN compares as equal to nothing: say what it is
+                wrong.append(f"{key} is not finite")
+            elif name in from_lists.get(part, {}):  # catalogue metrics too: recomputed from the ranked lists
+                if not abs(from_lists[part][name] - float(value)) <= SUMMARY_TOLERANCE:  # a NaN from the lists too
                     wrong.append(f"{key} = {value} but its ranked lists give {from_lists[part][name]:.6f}")
             elif key not in per_user:
                 wrong.append(f"{key} has no per-user values")
-            elif not (np.isfinite(value) and np.isfinite(per_user[key]).all()):  # NaN compares as equal to nothing
+            elif not np.isfinite(per_user[key]).all():
                 wrong.append(f"{key} is not finite")
             elif abs(float(np.mean(per_user[key], dtype=np.float64)) - float(value)) > SUMMARY_TOLERANCE:
                 wrong.append(f"{key} = {value} but its per-user values average "

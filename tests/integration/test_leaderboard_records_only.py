@@ -25,6 +25,12 @@ def committed_tiny(target: Path) -> Path:
     return target
 
 
+def old_tiny(target: Path) -> Path:
+    """Two tiny records as made before records kept ranked lists and slices (schema v1, frozen in fixtures)."""
+    shutil.copytree(REPO / "tests" / "fixtures" / "schema-v1" / "runs", target / "runs")
+    return target
+
+
 @pytest.fixture
 def no_dataset(monkeypatch):
     """Any attempt to read, generate or split a dataset fails the test."""
@@ -47,7 +53,7 @@ def test_the_committed_tiny_leaderboard_regenerates_byte_identically_without_its
 
 
 def test_add_slices_gives_old_records_the_labels_the_run_would_have_kept(tmp_path):
-    results = committed_tiny(tmp_path)
+    results = old_tiny(tmp_path)
     path = results / "runs" / "tiny" / "smoke" / "popularity" / "seed0.json"
     record = records.read_record(path)
     side = records.per_user_path(path)
@@ -69,7 +75,7 @@ def test_add_slices_gives_old_records_the_labels_the_run_would_have_kept(tmp_pat
 
 
 def test_add_slices_skips_a_record_whose_users_are_not_the_split(tmp_path):
-    results = committed_tiny(tmp_path)
+    results = old_tiny(tmp_path)
     path = results / "runs" / "tiny" / "smoke" / "random" / "seed0.json"
     record = records.read_record(path)
     side = records.per_user_path(path)
