@@ -4,6 +4,7 @@ out of it would be a row silently missing from the final leaderboards."""
 import os
 import shlex
 import subprocess
+import time
 from pathlib import Path
 
 from bench.plan import RunOptions, plan
@@ -53,7 +54,9 @@ def test_a_second_grid_refuses_to_start_while_one_runs(tmp_path):
         for _ in range(100):  # until flock holds it
             if subprocess.run(["flock", "-n", str(work) + ".running", "true"]).returncode:
                 break
-            subprocess.run(["sleep", "0.05"])
+            time.sleep(0.05)
+        else:  # never held: grid.sh would really start (and add a worktree to this repository)
+            raise AssertionError("flock did not take the lock within 5 s")
         result = subprocess.run(["bash", str(REPO / "scripts" / "grid.sh"), "0"], capture_output=True, text=True,
                                 env={**os.environ, "GRID_WORKTREE": str(work)}, timeout=60)
     finally:
