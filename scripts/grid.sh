@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The final grid (issue 44) in priority order: seed 0 of every tiger row first, so that each sitting leaves a
-# comparable set of rows; then the RecBole and trivial baselines; then seeds 1-2; then the ablation rows. Jobs are popped from one queue by WORKERS
+# comparable set of rows; then the RecBole and trivial baselines; then seeds 1-2; then the ablation rows; title+tiger
+# last (16-token IDs: about 3 hours a seed on one thread, more than a sitting whose files do not outlive it can
+# give a job beside another; run those lines where checkpoints persist). Jobs are popped from one queue by WORKERS
 # one-thread workers (two one-thread runs beat one two-thread run on a 2-core host). The code runs from a
 # clean worktree of HEAD, so every record carries a clean git sha; records land in this checkout's results/
 # and the cache is this checkout's .cache/. The runner skips finished jobs, resumes killed ones from their
@@ -17,8 +19,8 @@ python=${PYTHON:-$repo/.venv/bin/python}
 # suite, seeds, tokenizers (- for none), recommenders. Every job of the three suites is here (a test checks
 # it), finished ones too: the runner skips them in seconds.
 queue_lines() {
-  local main="rqvae rkmeans letter plum das random rkmeans-balanced title"
-  local cold="rqvae rkmeans letter plum das random title"
+  local main="rqvae rkmeans letter plum das random rkmeans-balanced"
+  local cold="rqvae rkmeans letter plum das random"
   for t in $main; do echo "amazon-beauty 0 $t tiger"; done
   for t in $main; do echo "amazon-toys 0 $t tiger"; done
   for t in $cold; do echo "amazon-beauty-cold 0 $t tiger"; done
@@ -35,6 +37,9 @@ queue_lines() {
   done
   echo "amazon-beauty 0 rqvae tiger-sid-tokens"; echo "amazon-beauty 0 letter tiger-rgl"
   echo "amazon-beauty 0 das,das-no-align,das-no-debias tiger-user-sids"
+  for seed in 0 1 2; do
+    for suite in amazon-beauty amazon-toys amazon-beauty-cold; do echo "$suite $seed title tiger"; done
+  done
 }
 
 command_for() {  # one queue line -> the run command
