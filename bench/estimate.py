@@ -4,7 +4,9 @@ a core is spent (the leaderboard's time table says where the time of the finishe
 
 The estimate for a job is the median wall time of the current records of the same system (any seed), in the
 results folder or among the project's committed records of the suite (a fresh folder is estimated too), else
-of the same recommender plugin, else of that system's records made with older settings. A SID table that no
+of the same system with the same settings in other suites at the same budget (another dataset, but the same
+model: title+tiger costs three times a 4-level tiger row, which a recommender's median would hide), else of
+the same recommender plugin, else of that system's records made with older settings. A SID table that no
 run record has used yet (a new tokenizer or seed) adds its tokenizer's median fit time once (from run records
 or `tokenize` records; a table already in the cache makes that an overestimate). A job whose record holds
 other settings is counted too: `run --replace-stale` retrains it. Records carry the wall time of the host that made
@@ -86,6 +88,20 @@ def estimate(plans: list, results_dir, key: str) -> list[JobEstimate]:
             plugin_fits[fitted.get("plugin", path.parent.name)].append(float(fitted["fit_s"]))
         except (OSError, ValueError, KeyError, TypeError):
             continue
+    elsewhere = defaultdict(list)  # (system, settings) at the same budget in the other suites' folders
+    for folder in sorted(folders):
+        for other in sorted(folder.parent.parent.glob(f"*/{folder.name}")):
+            for path in sorted(other.rglob("seed*.json")) if other not in folders else ():
+                try:
+                    record = json.loads(path.read_text())
+                    key = record["system"], _settings(record["recommender"], record.get("tokenizer"))
+                    if record["run_id"] not in seen_ids:
+                        seen_ids.add(record["run_id"])
+                        elsewhere[key].append(job_seconds(record))
+                        if tokenizer := record.get("tokenizer"):  # a table never fitted here: its plugin's fits
+                            plugin_fits[tokenizer.get("plugin", tokenizer["name"])].append(tokenizer["fit_s"])
+                except (OSError, ValueError, KeyError, TypeError, RecursionError):
+                    continue
     for plan in plans:
         there = records.existing(plan.path, plan.run_id)
         why = "kept no ranked lists" if there == records.NO_RANKED_LISTS else "holds other settings"
@@ -99,6 +115,8 @@ def estimate(plans: list, results_dir, key: str) -> list[JobEstimate]:
             continue
         if current[system]:
             seconds, basis = float(np.median(current[system])), f"{len(current[system])} record(s) of this system"
+        elif others := elsewhere[system, _planned_settings(plan.system)]:
+            seconds, basis = float(np.median(others)), f"{len(others)} record(s) of this system in other suites"
         elif by_plugin[plugin]:
             seconds, basis = float(np.median(by_plugin[plugin])), f"{len(by_plugin[plugin])} {plugin} record(s)"
         elif older[system]:
@@ -114,6 +132,19 @@ def estimate(plans: list, results_dir, key: str) -> list[JobEstimate]:
             tables_done.add((tok.entry, plan.job.seed))  # fitted once, shared by the jobs after it
         out.append(JobEstimate(status, seconds, basis))
     return out
+
+
+def _settings(recommender: dict, tokenizer: dict | None) -> tuple:
+    """A record's plugins and their settings' hashes: the same system in two suites trains the same model shape."""
+    return tuple((part.get("plugin", part["name"]), part["version"], part["config_hash"])
+                 for part in (recommender, tokenizer) if part)
+
+
+def _planned_settings(system) -> tuple:
+    from bench.identity import plugin_hash
+
+    return tuple((part.plugin, part.version, plugin_hash(part.config))
+                 for part in (system.recommender, system.tokenizer) if part is not None)
 
 
 def summary(plans: list, estimates: list[JobEstimate]) -> str:
