@@ -91,6 +91,7 @@ class Outcome:
     seconds: dict[str, float]
     test_id_level: dict[str, np.ndarray] = field(default_factory=dict)  # generative systems: twins count
     decoding: dict[str, dict] = field(default_factory=dict)  # sampled variants: name -> settings, seed, seconds
+    recommender_features: dict = field(default_factory=dict)  # what the recommender itself read, as the SID table's
 
 
 def execute(job_plan: JobPlan, device: str, dataset: Dataset, split: Split, on_eval=None,
@@ -108,11 +109,12 @@ def execute(job_plan: JobPlan, device: str, dataset: Dataset, split: Split, on_e
         tokenizer_info["source"] = fitted.info["source"]
         if "fit_report" in fitted.info:
             tokenizer_info["fit_report"] = fitted.info["fit_report"]
-    inputs = None
+    inputs, recommender_features = None, {}
     if system.recommender.cls.needs:  # item features for the recommender itself (text-knn's text embeddings)
         from bench.features import build_inputs
 
-        inputs, _ = build_inputs(tuple(system.recommender.cls.needs), dataset, split, system.suite.features, device)
+        inputs, recommender_features = build_inputs(tuple(system.recommender.cls.needs), dataset, split,
+                                                    system.suite.features, device)
     seed_everything(job.seed)
     work_dir = cache_dir() / "work" / job_plan.run_id
     start = time.perf_counter()
@@ -142,7 +144,7 @@ def execute(job_plan: JobPlan, device: str, dataset: Dataset, split: Split, on_e
     arrays = evidence.evidence_arrays(split, dataset, ranked, sids)
     _, metrics = evidence.metrics_from_lists(arrays, split.config.cutoffs)
     return Outcome(tokenizer_info, info, report, ranked, arrays, evidence.nest(metrics), fidelity, seconds,
-                   id_level, variants)
+                   id_level, variants, recommender_features)
 
 
 def build_record(job_plan: JobPlan, outcome: Outcome, key: str, device: str) -> dict:
@@ -156,7 +158,7 @@ def build_record(job_plan: JobPlan, outcome: Outcome, key: str, device: str) -> 
         "suite": {"name": key, "version": suite.version, "budget": job_plan.budget},
         "system": job.system,
         "tokenizer": outcome.tokenizer_info,
-        "recommender": job_plan.recommender_info,
+        "recommender": {**job_plan.recommender_info, "features": outcome.recommender_features},
         "seeds": {"run": job.seed, "tokenizer": job.seed if job.tokenizer else None, "recommender": job.seed},
         "dataset": job_plan.dataset_info,
         "protocol": job_plan.protocol_info,

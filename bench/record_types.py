@@ -46,6 +46,7 @@ class PluginRef:
     plugin: str = field(default="", metadata={"schema": {"minLength": 1}})
     source: str = ""
     tuned: str = ""  # the frozen sweep file whose settings it ran with
+    features: dict = field(default_factory=dict)  # item features it read, each with its hash and text model
     open_schema = True
 
 

@@ -76,16 +76,19 @@ def cold_start_table(systems: dict[str, list[dict]], order: list[str], cutoffs, 
 
 
 def signals(record: dict) -> set[str]:
-    """What a system reads about items, by the features its tokenizer recorded and its recommender declares:
+    """What a system reads about items, by the features its tokenizer and its recommender recorded:
     "content", "collaborative" (who consumed what) or "popularity" (bench.tokenizer.FEATURES)."""
     from bench.tokenizer import FEATURES
 
     names = set((record.get("tokenizer") or {}).get("features") or {})
     recommender = record["recommender"]
-    try:
-        names |= set(registry.get("recommenders", recommender.get("plugin", recommender["name"])).needs)
-    except BenchError:  # a plugin this checkout does not have: what its tokenizer recorded is all we know
-        pass
+    if "features" in recommender:
+        names |= set(recommender["features"])
+    else:  # records before recommenders recorded theirs (2026-12-07): the installed plugin's declaration
+        try:
+            names |= set(registry.get("recommenders", recommender.get("plugin", recommender["name"])).needs)
+        except BenchError:  # a plugin this checkout does not have: what its tokenizer recorded is all we know
+            pass
     return {FEATURES[name].signal for name in names if name in FEATURES}
 
 

@@ -56,3 +56,11 @@ def test_collaborative_systems_are_paired_with_content_only_ones_on_warm_and_col
 def test_no_table_without_both_kinds():
     systems = {"rqvae+tiger": [record("rqvae+tiger", ["text_embeddings"], "tiger", {PREFIX_PART: (0.1, 0.0)})]}
     assert collaborative_table(systems, list(systems), (10,)) == []
+
+
+def test_a_record_says_which_features_its_recommender_read():
+    """What the recommender recorded decides, not the installed plugin: a plugin may change what it reads."""
+    record = {"tokenizer": None, "recommender": {"name": "sasrec", "plugin": "recbole", "features": {}}}
+    assert signals(record) == set()
+    record["recommender"]["features"] = {"text_embeddings": {"hash": "0" * 16}}  # as a text-reading version did
+    assert signals(record) == {"content"}
