@@ -2,11 +2,15 @@
 
 The key is a hash of the stage name, its version and its inputs (data hashes, resolved config), so a
 rerun, a second tokenizer or a second seed reuses what it can and a changed input never reads stale data.
-Artifacts are dicts of numpy arrays plus JSON metadata, stored without pickle.
+Artifacts are dicts of numpy arrays plus JSON metadata, stored without pickle. Two processes that miss the
+same entry at once (two workers, each fitting a tokenizer that reads the same CF embeddings) build it once:
+the second waits on the first's lock and reads what it stored.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import shutil
@@ -62,10 +66,30 @@ class Cache:
         """(arrays, meta, hit): from the cache when present, else computed and stored."""
         key = self.key(stage, version, inputs)
         found = self.load(key)
-        if found is not None:
-            return found[0], found[1], True
-        arrays, meta = compute()
-        return arrays, self.store(key, arrays, meta), False
+        if found is None:
+            with self._building(key):
+                found = self.load(key)  # stored by the process we waited for
+                if found is None:
+                    arrays, meta = compute()
+                    return arrays, self.store(key, arrays, meta), False
+        return found[0], found[1], True
+
+    @contextlib.contextmanager
+    def _building(self, key: str):
+        """Hold the entry's build lock: one process computes it, the others wait. flock is released when its
+        holder ends, however it ends, so a killed build leaves no lock behind."""
+        path = self.root / "locks" / f"{key}.lock"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                log(f"cache: another process is computing {key}; waiting for it")
+                fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def entries(self, stage: str):
         """Every intact entry of one stage, as (arrays, meta): for finding an artifact by what it holds."""
