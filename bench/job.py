@@ -94,6 +94,9 @@ class Outcome:
     recommender_features: dict = field(default_factory=dict)  # what the recommender itself read, as the SID table's
 
 
+RUN_TO_RUN = ("seconds", "cache_hit")  # what describing a feature says about this run, not about the feature
+
+
 def execute(job_plan: JobPlan, device: str, dataset: Dataset, split: Split, on_eval=None,
             threads: int | None = None, evaluate_test: bool = True) -> Outcome:
     """Fit the SID table (cached), train the recommender on training and validation data only, then score
@@ -113,8 +116,10 @@ def execute(job_plan: JobPlan, device: str, dataset: Dataset, split: Split, on_e
     if system.recommender.cls.needs:  # item features for the recommender itself (text-knn's text embeddings)
         from bench.features import build_inputs
 
-        inputs, recommender_features = build_inputs(tuple(system.recommender.cls.needs), dataset, split,
-                                                    system.suite.features, device)
+        inputs, described = build_inputs(tuple(system.recommender.cls.needs), dataset, split, system.suite.features,
+                                         device)
+        recommender_features = {name: {k: v for k, v in info.items() if k not in RUN_TO_RUN}  # timing has seconds
+                                for name, info in described.items()}
     seed_everything(job.seed)
     work_dir = cache_dir() / "work" / job_plan.run_id
     start = time.perf_counter()
