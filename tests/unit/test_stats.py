@@ -55,3 +55,17 @@ def test_bootstrap_is_seeded_and_lengths_must_match():
     assert bootstrap_interval(a - b, seed=3) == bootstrap_interval(a - b, seed=3)
     with pytest.raises(ValueError, match="equal-length"):
         paired_comparison(a, b[:10])
+
+
+@pytest.mark.parametrize("n", [2, 7, 300, 5000])
+def test_bootstrap_by_counts_is_the_mean_over_resampled_users(n):
+    """The interval draws users once per (n, seed) as counts; it must be the textbook percentile interval
+    of means over the same resampled users (the draws a board's intervals have always used)."""
+    diff = np.random.default_rng(n).normal(size=n)
+    rng, chunk = np.random.default_rng(5), max(1, 2_000_000 // n)
+    means = np.concatenate([diff[rng.integers(0, n, size=(min(chunk, 300 - s), n))].mean(axis=1)
+                            for s in range(0, 300, chunk)])
+    expected = np.quantile(means, [0.025, 0.975])
+    assert bootstrap_interval(diff, seed=5, samples=300) == pytest.approx(tuple(expected), abs=1e-12)
+    shifted = bootstrap_interval(diff + 1.0, seed=5, samples=300)  # the same draws for another vector
+    assert shifted == pytest.approx(tuple(expected + 1.0), abs=1e-12)
