@@ -56,31 +56,21 @@ def estimate(plans: list, results_dir, key: str) -> list[JobEstimate]:
                 if folder.is_relative_to(Path(results_dir))}
     wanted = {(plan.job.system, plan.job.seed): plan.run_id for plan in plans}
     seen_ids = set()  # a committed record and its copy in the results folder count once
-    for folder in sorted(folders):
-        for path in sorted(folder.rglob("seed*.json")):
-            try:
-                record = json.loads(path.read_text())
-                seconds = job_seconds(record)
-                system, seed, tokenizer = record["system"], record["seeds"]["run"], record.get("tokenizer")
-                plugin = record["recommender"].get("plugin", record["recommender"]["name"])
-            except (OSError, ValueError, KeyError, TypeError, RecursionError):
-                continue  # a damaged record is `run`'s business; it estimates nothing
-            if record.get("run_id") in seen_ids:
-                continue
-            seen_ids.add(record.get("run_id"))
-            if tokenizer:
-                table_fits[tokenizer["name"]].append(tokenizer["fit_s"])
-                plugin_fits[tokenizer.get("plugin", tokenizer["name"])].append(tokenizer["fit_s"])
-            if wanted.get((system, seed), record["run_id"]) == record["run_id"]:
-                current[system].append(seconds)  # this job's own record, or one of a seed not planned now
-                by_plugin[plugin].append(seconds)
-                table = (tokenizer["name"], seed) if tokenizer else None
-                shared = table is None or table in tables_done  # a table two systems use is fitted once
-                done_seconds[(system, seed)] = seconds + (0.0 if shared else tokenizer["fit_s"])
-                if table:
-                    tables_done.add(table)
-            else:
-                older[system].append(seconds)
+    for record in _readable((path for folder in sorted(folders) for path in sorted(folder.rglob("seed*.json"))),
+                            seen_ids):
+        if record.table:
+            table_fits[record.table].append(record.fit_s)
+            plugin_fits[record.table_plugin].append(record.fit_s)
+        if wanted.get((record.system, record.seed), record.run_id) == record.run_id:
+            current[record.system].append(record.seconds)  # this job's own record, or one of a seed not planned now
+            by_plugin[record.plugin].append(record.seconds)
+            table = (record.table, record.seed) if record.table else None
+            shared = table is None or table in tables_done  # a table two systems use is fitted once
+            done_seconds[(record.system, record.seed)] = record.seconds + (0.0 if shared else record.fit_s)
+            if table:
+                tables_done.add(table)
+        else:
+            older[record.system].append(record.seconds)
     for path in sorted((Path(results_dir) / "tokenizers" / key).glob("*/seed*.json")):  # `tokenize` records
         try:
             fitted = json.loads(path.read_text())
@@ -89,19 +79,13 @@ def estimate(plans: list, results_dir, key: str) -> list[JobEstimate]:
         except (OSError, ValueError, KeyError, TypeError):
             continue
     elsewhere = defaultdict(list)  # (system, settings) at the same budget in the other suites' folders
-    for folder in sorted(folders):
-        for other in sorted(folder.parent.parent.glob(f"*/{folder.name}")):
-            for path in sorted(other.rglob("seed*.json")) if other not in folders else ():
-                try:
-                    record = json.loads(path.read_text())
-                    key = record["system"], _settings(record["recommender"], record.get("tokenizer"))
-                    if record["run_id"] not in seen_ids:
-                        seen_ids.add(record["run_id"])
-                        elsewhere[key].append(job_seconds(record))
-                        if tokenizer := record.get("tokenizer"):  # a table never fitted here: its plugin's fits
-                            plugin_fits[tokenizer.get("plugin", tokenizer["name"])].append(tokenizer["fit_s"])
-                except (OSError, ValueError, KeyError, TypeError, RecursionError):
-                    continue
+    other_folders = sorted({other for folder in folders for other in folder.parent.parent.glob(f"*/{folder.name}")}
+                           - folders)
+    for record in _readable((path for other in other_folders for path in sorted(other.rglob("seed*.json"))),
+                            seen_ids):
+        elsewhere[record.system, record.settings].append(record.seconds)
+        if record.table:  # a table never fitted here: its plugin's fits
+            plugin_fits[record.table_plugin].append(record.fit_s)
     for plan in plans:
         there = records.existing(plan.path, plan.run_id)
         why = "kept no ranked lists" if there == records.NO_RANKED_LISTS else "holds other settings"
@@ -136,7 +120,7 @@ def estimate(plans: list, results_dir, key: str) -> list[JobEstimate]:
 
 def _settings(recommender: dict, tokenizer: dict | None) -> tuple:
     """A record's plugins and their settings' hashes: the same system in two suites trains the same model shape."""
-    return tuple((part.get("plugin", part["name"]), part["version"], part["config_hash"])
+    return tuple((part.get("plugin", part["name"]), part.get("version"), part.get("config_hash"))
                  for part in (recommender, tokenizer) if part)
 
 
@@ -145,6 +129,38 @@ def _planned_settings(system) -> tuple:
 
     return tuple((part.plugin, part.version, plugin_hash(part.config))
                  for part in (system.recommender, system.tokenizer) if part is not None)
+
+
+@dataclass(frozen=True)
+class _Past:
+    """What the estimate reads of one run record."""
+    run_id: str
+    system: str
+    seed: int
+    seconds: float
+    plugin: str                 # the recommender's
+    settings: tuple             # _settings()
+    table: str | None = None    # the tokenizer entry whose SID table it used, that table's plugin and fit time
+    table_plugin: str | None = None
+    fit_s: float = 0.0
+
+
+def _readable(paths, seen_ids: set):
+    """The records among paths that can be read, each run once (a damaged record is `run`'s business; it
+    estimates nothing)."""
+    for path in paths:
+        try:
+            record = json.loads(path.read_text())
+            recommender, tokenizer = record["recommender"], record.get("tokenizer")
+            table = {"table": tokenizer["name"], "table_plugin": tokenizer.get("plugin", tokenizer["name"]),
+                     "fit_s": float(tokenizer["fit_s"])} if tokenizer else {}
+            past = _Past(record["run_id"], record["system"], record["seeds"]["run"], job_seconds(record),
+                         recommender.get("plugin", recommender["name"]), _settings(recommender, tokenizer), **table)
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError):
+            continue
+        if past.run_id not in seen_ids:
+            seen_ids.add(past.run_id)
+            yield past
 
 
 def summary(plans: list, estimates: list[JobEstimate]) -> str:

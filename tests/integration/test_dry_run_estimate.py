@@ -8,6 +8,12 @@ def test_dry_run_marks_done_jobs_and_estimates_the_rest_from_records(tmp_path):
     common = ["--suite", "tiny", "--budget", "smoke", "--device", "cpu", "--results-dir", results]
     done = run_cli("run", *common, "--recommenders", "popularity", "--seeds", "0")
     assert done.returncode == 0, done.stderr
+    damaged = tmp_path / "results" / "runs" / "tiny" / "smoke" / "another+tiger"
+    damaged.mkdir()  # records the estimate cannot read estimate nothing and break nothing
+    (damaged / "seed0.json").write_text(  # its tokenizer has no fit_s
+        '{"run_id": "x", "system": "another+tiger", "seeds": {"run": 0}, "timing": {"fit_s": 1, "valid_s": 1, '
+        '"test_s": 1}, "recommender": {"name": "tiger"}, "tokenizer": {"name": "random"}}')
+    (damaged / "seed1.json").write_text('{"run_id": ')
     plan = run_cli("run", *common, "--recommenders", "popularity,random,tiger", "--tokenizers", "random",
                    "--seeds", "0,1", "--dry-run")
     assert plan.returncode == 0, plan.stderr
