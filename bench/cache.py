@@ -52,6 +52,10 @@ class Cache:
             log(f"cache: damaged entry {arrays_path.name} ({type(err).__name__}: {err}); computing it again")
             return None
 
+    def has(self, key: str) -> bool:
+        """Whether the entry is stored (its checksum unread: for estimating, not for reading)."""
+        return all(path.is_file() for path in self._paths(key))
+
     def store(self, key: str, arrays: dict[str, np.ndarray], meta: dict) -> dict:
         """Writes the entry; returns its metadata as `load` will read it."""
         arrays_path, meta_path = self._paths(key)

@@ -8,7 +8,9 @@ of the same system with the same settings in other suites at the same budget (an
 model: title+tiger costs three times a 4-level tiger row, which a recommender's median would hide), else of
 the same recommender plugin, else of that system's records made with older settings. A SID table that no
 run record has used yet (a new tokenizer or seed) adds its tokenizer's median fit time once (from run records
-or `tokenize` records; a table already in the cache makes that an overestimate). A job whose record holds
+or `tokenize` records; a table already in the cache makes that an overestimate), and an input feature its
+tokenizer needs that this suite's records built (their cache key and build time) but the cache no longer holds
+adds that build once: the CF embeddings alone take most of an hour. A job whose record holds
 other settings is counted too: `run --replace-stale` retrains it. Records carry the wall time of the host that made
 them (two one-thread jobs side by side, for the committed ones), so on another host this is a rate, not a
 promise.
@@ -23,7 +25,9 @@ from pathlib import Path
 
 import numpy as np
 
-from bench import records
+from bench import records, registry
+from bench.cache import Cache
+from bench.errors import PluginError
 from bench.paths import results_dir as default_results_dir
 
 
@@ -56,11 +60,13 @@ def estimate(plans: list, results_dir, key: str) -> list[JobEstimate]:
                 if folder.is_relative_to(Path(results_dir))}
     wanted = {(plan.job.system, plan.job.seed): plan.run_id for plan in plans}
     seen_ids = set()  # a committed record and its copy in the results folder count once
+    builds = {}  # input feature -> (cache key, build seconds), as this suite's records name them
     for record in _readable((path for folder in sorted(folders) for path in sorted(folder.rglob("seed*.json"))),
                             seen_ids):
         if record.table:
             table_fits[record.table].append(record.fit_s)
             plugin_fits[record.table_plugin].append(record.fit_s)
+        builds.update({name: (key, seconds) for name, key, seconds in record.builds})
         if wanted.get((record.system, record.seed), record.run_id) == record.run_id:
             current[record.system].append(record.seconds)  # this job's own record, or one of a seed not planned now
             by_plugin[record.plugin].append(record.seconds)
@@ -91,7 +97,7 @@ def estimate(plans: list, results_dir, key: str) -> list[JobEstimate]:
         why = "kept no ranked lists" if there == records.NO_RANKED_LISTS else "holds other settings"
         statuses.append("done" if there == "" else "to run" if there is None else
                         f"to run with --replace-stale (its record {why})")
-    out = []
+    out, built = [], set()
     for plan, status in zip(plans, statuses):
         system, plugin = plan.job.system, plan.system.recommender.plugin
         if status == "done":
@@ -109,13 +115,29 @@ def estimate(plans: list, results_dir, key: str) -> list[JobEstimate]:
             out.append(JobEstimate(status, None, "no record to go by"))
             continue
         tok = plan.system.tokenizer
-        fits = tok is not None and (table_fits[tok.entry] or plugin_fits[tok.plugin])
-        if fits and (tok.entry, plan.job.seed) not in tables_done:
-            seconds += float(np.median(fits))
-            basis += f", plus its {tok.entry} table's fit"
-            tables_done.add((tok.entry, plan.job.seed))  # fitted once, shared by the jobs after it
+        if tok is not None and (tok.entry, plan.job.seed) not in tables_done:  # this job fits the table
+            tables_done.add((tok.entry, plan.job.seed))  # once, shared by the jobs after it
+            if fits := table_fits[tok.entry] or plugin_fits[tok.plugin]:
+                seconds += float(np.median(fits))
+                basis += f", plus its {tok.entry} table's fit"
+            for name in _uncached_builds(tok.plugin, builds, built):
+                seconds += builds[name][1]
+                basis += f", plus building its {name} (not in the cache)"
         out.append(JobEstimate(status, seconds, basis))
     return out
+
+
+def _uncached_builds(plugin: str, builds: dict, built: set) -> list[str]:
+    """The input features a tokenizer plugin needs whose recorded build is missing from the cache, each named
+    once (the first job builds it, the others read it)."""
+    try:
+        needs = registry.get("tokenizers", plugin).needs
+    except PluginError:  # an unknown plugin is the run's error to report, not the estimate's
+        return []
+    missing = [name for name in needs if name in builds and builds[name][0] not in built
+               and not Cache().has(builds[name][0])]
+    built.update(builds[name][0] for name in missing)
+    return missing
 
 
 def _settings(recommender: dict, tokenizer: dict | None) -> tuple:
@@ -143,6 +165,7 @@ class _Past:
     table: str | None = None    # the tokenizer entry whose SID table it used, that table's plugin and fit time
     table_plugin: str | None = None
     fit_s: float = 0.0
+    builds: tuple = ()          # (feature, cache key, build seconds) of its tokenizer's cached input features
 
 
 def _readable(paths, seen_ids: set):
@@ -153,7 +176,7 @@ def _readable(paths, seen_ids: set):
             record = json.loads(path.read_text())
             recommender, tokenizer = record["recommender"], record.get("tokenizer")
             table = {"table": tokenizer["name"], "table_plugin": tokenizer.get("plugin", tokenizer["name"]),
-                     "fit_s": float(tokenizer["fit_s"])} if tokenizer else {}
+                     "fit_s": float(tokenizer["fit_s"]), "builds": _builds(tokenizer)} if tokenizer else {}
             past = _Past(record["run_id"], record["system"], record["seeds"]["run"], job_seconds(record),
                          recommender.get("plugin", recommender["name"]), _settings(recommender, tokenizer), **table)
         except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError):
@@ -161,6 +184,11 @@ def _readable(paths, seen_ids: set):
         if past.run_id not in seen_ids:
             seen_ids.add(past.run_id)
             yield past
+
+
+def _builds(tokenizer: dict) -> tuple:
+    return tuple((name, info["key"], float(info["seconds"])) for name, info in (tokenizer.get("features") or {}).items()
+                 if isinstance(info, dict) and "key" in info and "seconds" in info)
 
 
 def summary(plans: list, estimates: list[JobEstimate]) -> str:
