@@ -66,6 +66,8 @@ def suite_file(text: str):
 
 
 RUN = ("run", "--suite", "tiny", "--budget", "smoke", "--device", "cpu")
+# a dry run's estimate comes from the committed records, which every new record moves: shown as T
+ESTIMATE = re.compile(r"about \d+(?:\.\d+)? (?:min|h)\b")
 
 
 @dataclass(frozen=True)
@@ -393,9 +395,6 @@ def run_case(case: Case) -> Outcome:
     shown = message(output, case.expected).replace(tmp, "TMP").replace(repo, "").replace("|", "\\|")
     return Outcome(code, output, ESTIMATE.sub("about T", shown))
 
-
-# a dry run's estimate comes from the committed records, which every new record moves: shown as T
-ESTIMATE = re.compile(r"about \d+(?:\.\d+)? (?:min|h)\b")
 
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "bad-inputs.md"
