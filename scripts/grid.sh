@@ -19,8 +19,10 @@ python=${PYTHON:-$repo/.venv/bin/python}
 # suite, seeds, tokenizers (- for none), recommenders. Every job of the three suites is here (a test checks
 # it), finished ones too: the runner skips them in seconds.
 queue_lines() {
-  local main="rqvae rkmeans letter plum das random rkmeans-balanced"
-  local cold="rqvae rkmeans letter plum das random"
+  # letter first and plum two jobs later: both read CF embeddings (most of an hour to build when the cache lacks
+  # them), which letter builds while the other worker trains rqvae and rkmeans, so no worker waits on the build
+  local main="letter rqvae rkmeans plum das random rkmeans-balanced"
+  local cold="letter rqvae rkmeans plum das random"
   for t in $main; do echo "amazon-beauty 0 $t tiger"; done
   for t in $main; do echo "amazon-toys 0 $t tiger"; done
   for t in $cold; do echo "amazon-beauty-cold 0 $t tiger"; done
