@@ -11,6 +11,10 @@
 #   nohup scripts/grid.sh > grid.log 2>&1 &          (two workers; `scripts/grid.sh 1` for one; each job's
 #                                                    output goes to /tmp/sid-bench-grid.logs/)
 #   GRID_DRY=1 scripts/grid.sh                       (print the queue's commands, run nothing)
+#
+# The whole script is one { } block, which bash reads to its end before running any of it: bash reads a script
+# as it goes, so an edit to this file while a grid runs (a commit, a pull) would otherwise break the running one.
+{
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 workers=${1:-2}
@@ -101,3 +105,5 @@ worker() {
 for w in $(seq 1 "$workers"); do worker "$w" & done
 wait
 echo "grid.sh: queue empty"
+exit
+}

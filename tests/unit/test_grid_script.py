@@ -63,3 +63,11 @@ def test_a_second_grid_refuses_to_start_while_one_runs(tmp_path):
         holder.kill()
     assert result.returncode == 1 and "another grid.sh is running" in result.stderr
     assert not work.exists()  # it touched nothing
+
+
+def test_the_script_is_read_whole_before_it_runs():
+    """bash reads a script as it runs it: a commit that edits grid.sh under a running grid broke its end once
+    (2026-12-08). One { } block ending in exit is parsed whole first, so an edit reaches only the next grid."""
+    code = [line for line in (REPO / "scripts" / "grid.sh").read_text().splitlines()
+            if line.strip() and not line.startswith("#")]
+    assert code[0] == "{" and code[-2:] == ["exit", "}"]
