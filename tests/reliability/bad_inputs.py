@@ -396,7 +396,6 @@ def run_case(case: Case) -> Outcome:
     return Outcome(code, output, ESTIMATE.sub("about T", shown))
 
 
-
 DOC = Path(__file__).resolve().parents[2] / "docs" / "bad-inputs.md"
 
 
